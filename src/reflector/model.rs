@@ -1,0 +1,1 @@
+//! TODO: Reflector semantics model (issue 4).

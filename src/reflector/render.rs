@@ -1,0 +1,1 @@
+//! TODO: Reflector Flux manifest rendering (issue 3).
