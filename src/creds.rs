@@ -1,1 +1,427 @@
-//! TODO
+//! The credential model: which registry gets which username/password, merged across services.
+//!
+//! [`Credentials`] is the only place plaintext credentials live. It never prints them: `Debug` and
+//! `Display` show registries and fingerprints, and the only way out is
+//! [`Credentials::to_dockerconfigjson`], which [`crate::secret`] feeds straight into sops. Every
+//! value decoded here is registered with [`crate::redact`] so no output path can leak it.
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Username and password for one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryAuth {
+    username: String,
+    password: String,
+}
+
+impl RegistryAuth {
+    pub fn new(username: &str, password: &str) -> Self {
+        for value in [
+            password,
+            &format!("{username}:{password}"),
+            &basic_auth_token(username, password),
+        ] {
+            crate::redact::register(value);
+        }
+        RegistryAuth {
+            username: username.to_string(),
+            password: password.to_string(),
+        }
+    }
+
+    /// A stable, non-reversible label: `sha256:` and the first 12 hex digits of a domain-separated
+    /// hash of username and password. Equal credentials have equal fingerprints in every cluster,
+    /// which is what lets a rotation be tracked across a fleet.
+    pub fn fingerprint(&self) -> String {
+        let mut hash = Sha256::new();
+        hash.update(b"ocitool-credential-v1\0");
+        hash.update(self.username.as_bytes());
+        hash.update(b"\0");
+        hash.update(self.password.as_bytes());
+        let digest = hash.finalize();
+        let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    }
+
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+}
+
+impl fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RegistryAuth({})", self.fingerprint())
+    }
+}
+
+/// `auth` as `kubectl create secret docker-registry` writes it: base64 of `user:pass`.
+fn basic_auth_token(username: &str, password: &str) -> String {
+    BASE64.encode(format!("{username}:{password}"))
+}
+
+/// Registry → credentials, plus where they came from (a service name, a file) for messages.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    auths: BTreeMap<String, RegistryAuth>,
+    origin: String,
+}
+
+impl Credentials {
+    pub fn new(origin: &str) -> Self {
+        Credentials {
+            auths: BTreeMap::new(),
+            origin: origin.to_string(),
+        }
+    }
+
+    /// Parse a `.dockerconfigjson` document. Entries may carry `username`+`password`, `auth`, or
+    /// both (then they must agree, as the kubelet would otherwise use one and the registry another).
+    pub fn from_dockerconfigjson(origin: &str, json_bytes: &[u8]) -> Result<Self> {
+        let invalid = || {
+            format!(
+                "{origin}: .dockerconfigjson is not valid JSON of the form {{\"auths\": {{\"<registry>\": {{...}}}}}}; \
+                 recreate it with `kubectl create secret docker-registry --dry-run=client -o yaml`"
+            )
+        };
+        let doc: Value = serde_json::from_slice(json_bytes).with_context(invalid)?;
+        let Some(auths) = doc.get("auths").and_then(Value::as_object) else {
+            bail!("{}", invalid());
+        };
+        let mut creds = Credentials::new(origin);
+        for (registry, entry) in auths {
+            let auth = parse_auth_entry(entry)
+                .with_context(|| format!("{origin}: registry {registry}: {}", invalid()))?;
+            creds.auths.insert(registry.clone(), auth);
+        }
+        if creds.auths.is_empty() {
+            bail!(
+                "{origin}: .dockerconfigjson has no registries in `auths`; add one or delete the file"
+            );
+        }
+        Ok(creds)
+    }
+
+    /// Credentials for a single registry from a basic-auth (username/password) Secret.
+    pub fn from_basic_auth(origin: &str, registry: &str, username: &str, password: &str) -> Self {
+        let mut creds = Credentials::new(origin);
+        creds
+            .auths
+            .insert(registry.to_string(), RegistryAuth::new(username, password));
+        creds
+    }
+
+    /// The `.dockerconfigjson` document, in the shape `kubectl create secret docker-registry` writes.
+    /// Crate-private: the only consumer is the sops encryption path in [`crate::secret`].
+    pub(crate) fn to_dockerconfigjson(&self) -> String {
+        let auths: Map<String, Value> = self
+            .auths
+            .iter()
+            .map(|(registry, a)| {
+                let entry = json!({
+                    "username": a.username,
+                    "password": a.password,
+                    "auth": basic_auth_token(&a.username, &a.password),
+                });
+                (registry.clone(), entry)
+            })
+            .collect();
+        json!({ "auths": auths }).to_string()
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn with_origin(mut self, origin: &str) -> Self {
+        self.origin = origin.to_string();
+        self
+    }
+
+    pub fn registries(&self) -> Vec<String> {
+        self.auths.keys().cloned().collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.auths.is_empty()
+    }
+
+    pub fn get(&self, registry: &str) -> Option<&RegistryAuth> {
+        self.auths.get(registry)
+    }
+
+    pub fn fingerprint(&self, registry: &str) -> Option<String> {
+        self.auths.get(registry).map(RegistryAuth::fingerprint)
+    }
+
+    /// Set (add or replace) the credentials of one registry.
+    pub fn set(&mut self, registry: &str, auth: RegistryAuth) {
+        self.auths.insert(registry.to_string(), auth);
+    }
+
+    /// Drop one registry; true when it was there.
+    pub fn remove(&mut self, registry: &str) -> bool {
+        self.auths.remove(registry).is_some()
+    }
+
+    /// True when some registry carries credentials with this fingerprint.
+    pub fn carries(&self, fingerprint: &str) -> bool {
+        self.auths.values().any(|a| a.fingerprint() == fingerprint)
+    }
+}
+
+fn parse_auth_entry(entry: &Value) -> Result<RegistryAuth> {
+    let field = |name: &str| {
+        entry
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let from_token = match field("auth") {
+        Some(token) => Some(decode_auth_token(token)?),
+        None => None,
+    };
+    match (field("username"), field("password"), from_token) {
+        (Some(u), Some(p), Some((tu, tp))) if (u, p) != (tu.as_str(), tp.as_str()) => {
+            bail!("`auth` does not match `username`/`password`")
+        }
+        (Some(u), Some(p), _) => Ok(RegistryAuth::new(u, p)),
+        (_, _, Some((u, p))) => Ok(RegistryAuth::new(&u, &p)),
+        _ => bail!("entry has neither `username`+`password` nor `auth`"),
+    }
+}
+
+fn decode_auth_token(token: &str) -> Result<(String, String)> {
+    let bytes = BASE64
+        .decode(token.trim())
+        .context("`auth` is not base64")?;
+    let text = String::from_utf8(bytes).context("`auth` is not UTF-8")?;
+    let (user, pass) = text
+        .split_once(':')
+        .context("`auth` is not `user:password`")?;
+    crate::redact::register(token.trim());
+    Ok((user.to_string(), pass.to_string()))
+}
+
+impl fmt::Display for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries: Vec<String> = self
+            .auths
+            .iter()
+            .map(|(r, a)| format!("{r} {}", a.fingerprint()))
+            .collect();
+        write!(f, "credentials[{}]", entries.join(", "))
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self} from {}", self.origin)
+    }
+}
+
+/// Several origins carry different credentials for one registry.
+#[derive(Debug, Clone)]
+pub struct Conflict {
+    pub registry: String,
+    /// (origin, fingerprint), in input order.
+    pub holders: Vec<(String, String)>,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let holders: Vec<String> = self
+            .holders
+            .iter()
+            .map(|(o, fp)| format!("{o} ({fp})"))
+            .collect();
+        write!(f, "{}: {}", self.registry, holders.join(", "))
+    }
+}
+
+/// The outcome of [`merge`]: the merged credentials and what was decided on the way.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub credentials: Credentials,
+    /// Conflicts settled by `prefer`, for the summary.
+    pub resolved: Vec<(Conflict, String)>,
+}
+
+/// Merge every input into one `auths` map. Same registry and same credentials merge; different
+/// registries combine; the same registry with different credentials is a conflict, settled by the
+/// first origin in `prefer` that holds that registry, and otherwise an error naming every holder.
+pub fn merge(inputs: &[Credentials], prefer: &[String]) -> Result<Merged> {
+    let mut by_registry: BTreeMap<&str, Vec<(&str, &RegistryAuth)>> = BTreeMap::new();
+    for creds in inputs {
+        for (registry, auth) in &creds.auths {
+            by_registry
+                .entry(registry)
+                .or_default()
+                .push((&creds.origin, auth));
+        }
+    }
+    let mut merged = Merged {
+        credentials: Credentials::new("merged"),
+        resolved: Vec::new(),
+    };
+    let mut unresolved = Vec::new();
+    for (registry, holders) in by_registry {
+        let first = holders[0].1;
+        if holders.iter().all(|(_, a)| *a == first) {
+            merged.credentials.set(registry, first.clone());
+            continue;
+        }
+        let conflict = Conflict {
+            registry: registry.to_string(),
+            holders: holders
+                .iter()
+                .map(|(o, a)| (o.to_string(), a.fingerprint()))
+                .collect(),
+        };
+        let winner = prefer
+            .iter()
+            .find_map(|p| holders.iter().find(|(o, _)| o == p));
+        match winner {
+            Some((origin, auth)) => {
+                merged.credentials.set(registry, (*auth).clone());
+                merged.resolved.push((conflict, origin.to_string()));
+            }
+            None => unresolved.push(conflict),
+        }
+    }
+    if !unresolved.is_empty() {
+        let lines: Vec<String> = unresolved.iter().map(|c| format!("  {c}")).collect();
+        bail!(
+            "conflicting credentials for the same registry:\n{}\nmake them equal, or say which service wins \
+             with `--set prefer=<service>` (comma-separated, first wins)",
+            lines.join("\n")
+        );
+    }
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dockerconfig(registry: &str, user: &str, pass: &str) -> Vec<u8> {
+        json!({"auths": {registry: {"username": user, "password": pass, "auth": basic_auth_token(user, pass)}}})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn parses_all_entry_spellings() {
+        let full =
+            Credentials::from_dockerconfigjson("a", &dockerconfig("ghcr.io", "u", "p4ssw0rd-a"))
+                .unwrap();
+        let token_only = br#"{"auths":{"ghcr.io":{"auth":"dTpwNHNzdzByZC1h"}}}"#;
+        let from_token = Credentials::from_dockerconfigjson("b", token_only).unwrap();
+        assert_eq!(
+            full.fingerprint("ghcr.io"),
+            from_token.fingerprint("ghcr.io")
+        );
+        let pair_only = br#"{"auths":{"ghcr.io":{"username":"u","password":"p4ssw0rd-a"}}}"#;
+        let from_pair = Credentials::from_dockerconfigjson("c", pair_only).unwrap();
+        assert_eq!(
+            full.fingerprint("ghcr.io"),
+            from_pair.fingerprint("ghcr.io")
+        );
+    }
+
+    #[test]
+    fn rejects_invalid_documents_naming_the_origin() {
+        for bad in [
+            &b"not json"[..],
+            br#"{"registries":{}}"#,
+            br#"{"auths":{"x":{"email":"a@b"}}}"#,
+            br#"{"auths":{"x":{"username":"u","password":"p","auth":"dTpx"}}}"#,
+            br#"{"auths":{}}"#,
+        ] {
+            let err = format!(
+                "{:#}",
+                Credentials::from_dockerconfigjson("svc/oci-creds.yaml", bad).unwrap_err()
+            );
+            assert!(err.contains("svc/oci-creds.yaml"), "{err}");
+        }
+    }
+
+    #[test]
+    fn output_has_the_kubectl_shape_and_round_trips() {
+        let creds =
+            Credentials::from_basic_auth("a", "registry.example.com", "robot", "s3cr3t-value");
+        let json: Value = serde_json::from_str(&creds.to_dockerconfigjson()).unwrap();
+        let entry = &json["auths"]["registry.example.com"];
+        assert_eq!(entry["username"], "robot");
+        assert_eq!(entry["password"], "s3cr3t-value");
+        assert_eq!(entry["auth"], BASE64.encode("robot:s3cr3t-value"));
+        let back = Credentials::from_dockerconfigjson("b", creds.to_dockerconfigjson().as_bytes())
+            .unwrap();
+        assert_eq!(back.auths, creds.auths);
+    }
+
+    #[test]
+    fn display_and_debug_never_show_the_password() {
+        let creds = Credentials::from_basic_auth("svc", "ghcr.io", "robot", "very-secret-pw");
+        for shown in [
+            format!("{creds}"),
+            format!("{creds:?}"),
+            format!("{:?}", creds.get("ghcr.io")),
+        ] {
+            assert!(
+                !shown.contains("very-secret-pw") && !shown.contains("robot:"),
+                "{shown}"
+            );
+            assert!(shown.contains("sha256:"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn merge_combines_registries_and_deduplicates_equal_credentials() {
+        let a = Credentials::from_basic_auth("a", "ghcr.io", "u", "pw-one-1");
+        let b = Credentials::from_basic_auth("b", "ghcr.io", "u", "pw-one-1");
+        let c = Credentials::from_basic_auth("c", "quay.io", "v", "pw-two-2");
+        let merged = merge(&[a, b, c], &[]).unwrap();
+        assert_eq!(merged.credentials.registries(), vec!["ghcr.io", "quay.io"]);
+        assert!(merged.resolved.is_empty());
+    }
+
+    #[test]
+    fn conflicts_name_every_holder_with_fingerprints_and_no_secret() {
+        let a = Credentials::from_basic_auth("keycloak", "ghcr.io", "u", "pw-first-1");
+        let b = Credentials::from_basic_auth("loki", "ghcr.io", "u", "pw-second-2");
+        let err = merge(&[a.clone(), b.clone()], &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("keycloak (sha256:") && err.contains("loki (sha256:"),
+            "{err}"
+        );
+        assert!(err.contains("--set prefer="), "{err}");
+        assert!(
+            !err.contains("pw-first-1") && !err.contains("pw-second-2"),
+            "{err}"
+        );
+        let merged = merge(&[a.clone(), b], &["loki".to_string()]).unwrap();
+        assert_ne!(
+            merged.credentials.fingerprint("ghcr.io"),
+            a.fingerprint("ghcr.io")
+        );
+        assert_eq!(merged.resolved[0].1, "loki");
+    }
+
+    #[test]
+    fn fingerprints_identify_credentials_not_registries() {
+        let a = Credentials::from_basic_auth("a", "ghcr.io", "u", "same-pass");
+        let b = Credentials::from_basic_auth("b", "quay.io", "u", "same-pass");
+        assert_eq!(a.fingerprint("ghcr.io"), b.fingerprint("quay.io"));
+        assert!(b.carries(&a.fingerprint("ghcr.io").unwrap()));
+        assert_eq!(
+            a.fingerprint("ghcr.io").unwrap().len(),
+            "sha256:".len() + 12
+        );
+    }
+}
