@@ -19,3 +19,4 @@ pub mod script;
 pub mod secret;
 pub mod sops;
 pub mod tools;
+pub mod workspace;

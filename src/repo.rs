@@ -1,1 +1,448 @@
-//! TODO
+//! The fleet repository as ocitool sees it: customers, cluster overlays, Flux Kustomizations,
+//! kustomization files, and every credentials file with its service, namespace and references.
+//!
+//! Layout: `[<customer>/]applications/overlays/<cluster>/services/<service>/oci-creds.yaml`, the
+//! consolidated source at `<overlay>/flux-system/oci-creds.yaml`. Everything is read through a
+//! [`Changeset`], so a scan sees what the script has staged. This module only reads; it never
+//! decrypts (that needs keys, see [`crate::sops`]) and never decides what to change.
+
+use crate::changeset::Changeset;
+use crate::kustomize;
+use crate::manifest;
+use crate::secret::{self, FILE_NAME};
+use anyhow::{Context, Result, bail};
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+
+const OVERLAYS: &str = "applications/overlays";
+const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+const FLUX_KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
+const FLUX_SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+
+/// One cluster's overlay directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlay {
+    pub customer: Option<String>,
+    pub cluster: String,
+    /// Repo-relative, e.g. `acme/applications/overlays/prod`.
+    pub path: String,
+}
+
+impl Overlay {
+    /// `acme/prod`, or `prod` in a single-customer repo.
+    pub fn label(&self) -> String {
+        match &self.customer {
+            Some(c) => format!("{c}/{}", self.cluster),
+            None => self.cluster.clone(),
+        }
+    }
+
+    pub fn join(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.path)
+    }
+
+    /// Where the consolidated source Secret lives.
+    pub fn source_path(&self) -> String {
+        self.join(&format!("flux-system/{FILE_NAME}"))
+    }
+}
+
+fn overlays_root(customer: Option<&str>) -> String {
+    match customer {
+        Some(c) => format!("{c}/{OVERLAYS}"),
+        None => OVERLAYS.to_string(),
+    }
+}
+
+fn subdirs(cs: &Changeset, rel: &str) -> Vec<String> {
+    let dir = if rel.is_empty() { cs.root().to_path_buf() } else { cs.root().join(rel) };
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Customers of a multi-customer repo: top-level directories with `applications/overlays`.
+pub fn customers(cs: &Changeset) -> Vec<String> {
+    subdirs(cs, "").into_iter().filter(|c| cs.root().join(overlays_root(Some(c))).is_dir()).collect()
+}
+
+/// Every cluster overlay of `customer`; with no customer, those of a single-customer repo plus
+/// those of every customer.
+pub fn overlays(cs: &Changeset, customer: Option<&str>) -> Result<Vec<Overlay>> {
+    let owners: Vec<Option<String>> = match customer {
+        Some(c) => {
+            require_customer(cs, c)?;
+            vec![Some(c.to_string())]
+        }
+        None => std::iter::once(None).chain(customers(cs).into_iter().map(Some)).collect(),
+    };
+    let mut all = Vec::new();
+    for owner in owners {
+        let root = overlays_root(owner.as_deref());
+        for cluster in subdirs(cs, &root) {
+            all.push(Overlay { customer: owner.clone(), path: format!("{root}/{cluster}"), cluster });
+        }
+    }
+    Ok(all)
+}
+
+fn require_customer(cs: &Changeset, customer: &str) -> Result<()> {
+    if cs.root().join(overlays_root(Some(customer))).is_dir() {
+        return Ok(());
+    }
+    let known = customers(cs);
+    bail!(
+        "unknown customer `{customer}`: {} has no {customer}/{OVERLAYS}/ (customers here: {})",
+        cs.root().display(),
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    )
+}
+
+/// The overlay of one cluster, or an error listing the clusters there are.
+pub fn overlay(cs: &Changeset, customer: Option<&str>, cluster: &str) -> Result<Overlay> {
+    let candidates = overlays(cs, customer)?;
+    let scope: Vec<&Overlay> = candidates.iter().filter(|o| o.customer.as_deref() == customer).collect();
+    if let Some(found) = scope.iter().find(|o| o.cluster == cluster) {
+        return Ok((*found).clone());
+    }
+    let known: Vec<String> = scope.iter().map(|o| o.cluster.clone()).collect();
+    let where_ = overlays_root(customer);
+    bail!(
+        "unknown cluster `{cluster}`: there is no {where_}/{cluster}/ (clusters there: {}){}",
+        if known.is_empty() { "none".to_string() } else { known.join(", ") },
+        if customer.is_none() { "; in a multi-customer repo pass --set customer=<name>" } else { "" }
+    )
+}
+
+/// A `kustomization.yaml` file: its directory, namespace and resources.
+#[derive(Debug, Clone)]
+pub struct KustomizationFile {
+    pub path: String,
+    pub dir: String,
+    pub text: String,
+    pub namespace: Option<String>,
+    pub resources: Vec<String>,
+}
+
+/// A Flux `Kustomization` (kustomize.toolkit.fluxcd.io) found in the overlay.
+#[derive(Debug, Clone)]
+pub struct FluxKustomization {
+    pub file: String,
+    pub name: String,
+    /// `spec.path`, normalized (`./a/b/` → `a/b`): relative to the root of its source.
+    pub path: String,
+    pub target_namespace: Option<String>,
+    pub source_kind: String,
+    pub source_name: String,
+    pub decryption_provider: Option<String>,
+}
+
+/// Everything YAML in the overlay, parsed once.
+#[derive(Debug, Default)]
+pub struct OverlayIndex {
+    pub kustomizations: Vec<KustomizationFile>,
+    pub flux_kustomizations: Vec<FluxKustomization>,
+    /// Every document of every other YAML file, by file.
+    pub documents: BTreeMap<String, Vec<Value>>,
+}
+
+/// `a/./b/../c/` → `a/c`; quotes and `./` prefixes of kustomization entries included.
+pub fn normalize_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.trim().trim_matches(['"', '\'']).split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+fn parent_dir(path: &str) -> &str {
+    path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+fn is_yaml(path: &str) -> bool {
+    path.ends_with(".yaml") || path.ends_with(".yml")
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Parse every YAML file of the overlay (through the changeset's view).
+pub fn index(cs: &Changeset, overlay: &Overlay) -> Result<OverlayIndex> {
+    let mut idx = OverlayIndex::default();
+    for path in cs.files_under(&overlay.path)? {
+        let name = file_name(&path);
+        if !is_yaml(&path) && !KUSTOMIZATION_FILES.contains(&name) {
+            continue;
+        }
+        let text = cs.read(&path)?.unwrap_or_default();
+        let docs = manifest::parse_documents(&path, &text)?;
+        if KUSTOMIZATION_FILES.contains(&name) {
+            idx.kustomizations.push(KustomizationFile {
+                dir: parent_dir(&path).to_string(),
+                namespace: docs.first().and_then(|d| manifest::str_at(d, &["namespace"])).map(String::from),
+                resources: kustomize::resources(&path, &text)?,
+                path,
+                text,
+            });
+            continue;
+        }
+        idx.flux_kustomizations.extend(docs.iter().filter_map(|d| flux_kustomization(&path, d)));
+        idx.documents.insert(path, docs);
+    }
+    Ok(idx)
+}
+
+fn flux_kustomization(file: &str, doc: &Value) -> Option<FluxKustomization> {
+    if !manifest::is(doc, FLUX_KUSTOMIZE_GROUP, "Kustomization") {
+        return None;
+    }
+    let spec = |p: &[&str]| manifest::str_at(doc, &[&["spec"], p].concat()).map(String::from);
+    Some(FluxKustomization {
+        file: file.to_string(),
+        name: manifest::name(doc).unwrap_or_default().to_string(),
+        path: normalize_path(&spec(&["path"]).unwrap_or_default()),
+        target_namespace: spec(&["targetNamespace"]),
+        source_kind: spec(&["sourceRef", "kind"]).unwrap_or_default(),
+        source_name: spec(&["sourceRef", "name"]).unwrap_or_default(),
+        decryption_provider: spec(&["decryption", "provider"]),
+    })
+}
+
+impl OverlayIndex {
+    /// Kustomization files whose `resources:` list `file` (a repo-relative path).
+    pub fn referencing(&self, file: &str) -> Vec<&KustomizationFile> {
+        self.kustomizations
+            .iter()
+            .filter(|k| k.resources.iter().any(|e| normalize_path(&format!("{}/{e}", k.dir)) == file))
+            .collect()
+    }
+
+    /// The kustomization file of directory `dir`, if any.
+    pub fn kustomization_in(&self, dir: &str) -> Option<&KustomizationFile> {
+        self.kustomizations.iter().find(|k| k.dir == dir)
+    }
+
+    /// The Flux Kustomization that builds `dir`: the one whose `spec.path` is `dir` or its nearest ancestor.
+    pub fn flux_kustomization_for(&self, dir: &str) -> Option<&FluxKustomization> {
+        self.flux_kustomizations
+            .iter()
+            .filter(|f| !f.path.is_empty() && (dir == f.path || dir.starts_with(&format!("{}/", f.path))))
+            .max_by_key(|f| f.path.len())
+    }
+
+    /// `secretRef.name` → registry host, from OCI HelmRepositories/OCIRepositories under `dir`.
+    pub fn oci_registries_under(&self, dir: &str) -> BTreeMap<String, String> {
+        let mut found = BTreeMap::new();
+        for (path, docs) in &self.documents {
+            if parent_dir(path) != dir {
+                continue;
+            }
+            for doc in docs {
+                let is_repo = manifest::is(doc, FLUX_SOURCE_GROUP, "HelmRepository")
+                    || manifest::is(doc, FLUX_SOURCE_GROUP, "OCIRepository");
+                let url = manifest::str_at(doc, &["spec", "url"]).unwrap_or_default();
+                let secret = manifest::str_at(doc, &["spec", "secretRef", "name"]);
+                if let (true, Some(host), Some(secret)) = (is_repo, oci_host(url), secret) {
+                    found.insert(secret.to_string(), host);
+                }
+            }
+        }
+        found
+    }
+
+    /// True when the overlay deploys Reflector: a Flux Kustomization applying
+    /// `…/managed-services/reflector`, or a HelmRelease named `reflector` among its files.
+    pub fn deploys_reflector(&self) -> bool {
+        self.flux_kustomizations.iter().any(|f| f.path.ends_with("managed-services/reflector"))
+            || self.documents.values().flatten().any(|d| {
+                manifest::is(d, "helm.toolkit.fluxcd.io", "HelmRelease") && manifest::name(d) == Some("reflector")
+            })
+    }
+}
+
+/// `oci://host[:port]/path` → `host[:port]`.
+pub fn oci_host(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("oci://")?;
+    let host = rest.split('/').next().filter(|h| !h.is_empty())?;
+    Some(host.to_string())
+}
+
+/// Where a service's namespace came from (Flux's precedence, highest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceSource {
+    FluxTargetNamespace,
+    KustomizationNamespace,
+    SecretMetadata,
+}
+
+impl NamespaceSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            NamespaceSource::FluxTargetNamespace => "Flux Kustomization targetNamespace",
+            NamespaceSource::KustomizationNamespace => "kustomization.yaml namespace",
+            NamespaceSource::SecretMetadata => "Secret metadata.namespace",
+        }
+    }
+}
+
+/// A per-service credentials file.
+#[derive(Debug, Clone)]
+pub struct CredFile {
+    /// The service directory relative to `services/` (usually one name).
+    pub service: String,
+    pub dir: String,
+    pub path: String,
+    pub secret_name: String,
+    pub secret_type: String,
+    pub encrypted: bool,
+    pub namespace: String,
+    pub namespace_source: NamespaceSource,
+    /// The kustomization file listing it under `resources:`, if any.
+    pub kustomization: Option<String>,
+    /// `secretRef.name` → registry of OCI repositories in the service directory (for basic-auth Secrets).
+    pub oci_registries: BTreeMap<String, String>,
+}
+
+/// What a scan of one overlay found.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    pub overlay: Overlay,
+    pub files: Vec<CredFile>,
+    /// The existing consolidated source, if the cluster was consolidated before.
+    pub source: Option<String>,
+    pub deploys_reflector: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Find every per-service credentials file of `overlay` and everything ocitool needs to know about it.
+pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
+    let idx = index(cs, overlay)?;
+    let services_prefix = overlay.join("services/");
+    let mut scan = Scan {
+        overlay: overlay.clone(),
+        files: Vec::new(),
+        source: cs.exists(&overlay.source_path())?.then(|| overlay.source_path()),
+        deploys_reflector: idx.deploys_reflector(),
+        warnings: Vec::new(),
+    };
+    for path in cs.files_under(&overlay.join("services"))? {
+        if file_name(&path) == FILE_NAME && path.starts_with(&services_prefix) {
+            let file = cred_file(cs, &idx, &path, &services_prefix)?;
+            if file.kustomization.is_none() {
+                scan.warnings.push(format!(
+                    "{path}: no kustomization lists it, so it was never applied; it will be removed and \
+                     its namespace `{}` still included",
+                    file.namespace
+                ));
+            }
+            if !file.encrypted {
+                scan.warnings.push(format!(
+                    "security: {path} is NOT sops-encrypted: its credentials are in git history in plaintext; \
+                     rotate them after consolidating"
+                ));
+            }
+            scan.files.push(file);
+        }
+    }
+    Ok(scan)
+}
+
+fn cred_file(cs: &Changeset, idx: &OverlayIndex, path: &str, services_prefix: &str) -> Result<CredFile> {
+    let text = cs.read(path)?.unwrap_or_default();
+    let secret = secret::secret_document(path, &text)?;
+    let meta = secret::meta(path, &secret)?;
+    let dir = parent_dir(path).to_string();
+    let service = dir.strip_prefix(services_prefix).unwrap_or(&dir).to_string();
+    refuse_other_references(idx, path, &service)?;
+    let referencing = idx.referencing(path);
+    let kustomization = referencing.first().map(|k| k.path.clone());
+    let (namespace, namespace_source) = resolve_namespace(idx, &dir, referencing.first().copied(), &meta)
+        .with_context(|| {
+            format!(
+                "service `{service}` ({path}): no namespace found; set `targetNamespace` on its Flux Kustomization, \
+                 `namespace:` in {dir}/kustomization.yaml, or metadata.namespace on the Secret"
+            )
+        })?;
+    Ok(CredFile {
+        service,
+        path: path.to_string(),
+        secret_name: meta.name,
+        secret_type: meta.type_,
+        encrypted: crate::sops::is_encrypted(&text),
+        namespace,
+        namespace_source,
+        kustomization,
+        oci_registries: idx.oci_registries_under(&dir),
+        dir,
+    })
+}
+
+/// Flux's precedence: the building Flux Kustomization's `targetNamespace`, then the kustomization's
+/// `namespace:`, then the Secret's own `metadata.namespace`.
+fn resolve_namespace(
+    idx: &OverlayIndex,
+    dir: &str,
+    referencing: Option<&KustomizationFile>,
+    meta: &secret::SecretMeta,
+) -> Option<(String, NamespaceSource)> {
+    let flux = idx.flux_kustomization_for(dir).and_then(|f| f.target_namespace.clone());
+    let kustomization = referencing.or_else(|| idx.kustomization_in(dir)).and_then(|k| k.namespace.clone());
+    let secret = meta.namespace.clone().filter(|n| !n.starts_with("ENC["));
+    [
+        (flux, NamespaceSource::FluxTargetNamespace),
+        (kustomization, NamespaceSource::KustomizationNamespace),
+        (secret, NamespaceSource::SecretMetadata),
+    ]
+    .into_iter()
+    .find_map(|(ns, source)| ns.filter(|n| !n.is_empty()).map(|n| (n, source)))
+}
+
+fn refuse_other_references(idx: &OverlayIndex, path: &str, service: &str) -> Result<()> {
+    for k in &idx.kustomizations {
+        let Some(relative) = path.strip_prefix(&format!("{}/", k.dir)) else { continue };
+        let others = kustomize::other_references(&k.path, &k.text, relative)?;
+        if let Some(first) = others.first() {
+            bail!(
+                "service `{service}`: {} refers to {relative} as `{}` ({}), not as a plain resource; \
+                 ocitool only moves files listed under `resources:`. Remove that reference (or consolidate \
+                 this service by hand) and run again",
+                k.path,
+                first.field,
+                first.detail
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_normalize_like_kustomize_entries() {
+        assert_eq!(normalize_path("./a//b/./c/"), "a/b/c");
+        assert_eq!(normalize_path("'a/../oci-creds.yaml'"), "oci-creds.yaml");
+    }
+
+    #[test]
+    fn oci_hosts_come_from_oci_urls_only() {
+        assert_eq!(oci_host("oci://ghcr.io/acme/charts").as_deref(), Some("ghcr.io"));
+        assert_eq!(oci_host("oci://harbor.example:8443/x").as_deref(), Some("harbor.example:8443"));
+        assert_eq!(oci_host("https://charts.example"), None);
+    }
+}

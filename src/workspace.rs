@@ -1,0 +1,119 @@
+//! One run against one repository: its [`Changeset`], the sops bound to it, and the operations
+//! scripts compose (decrypt credentials, write the source Secret, edit kustomizations).
+//!
+//! Each operation is a short composition of the domain modules, so a script step and a Rust test
+//! call the same code. The workspace stages; only the host applies ([`Changeset::apply`]). It
+//! never holds plaintext beyond the call that needed it, and never returns it.
+
+use crate::changeset::Changeset;
+use crate::creds::Credentials;
+use crate::kustomize;
+use crate::repo::{self, CredFile, Overlay};
+use crate::secret::{self, SourceSpec};
+use crate::sops::Sops;
+use anyhow::{Context, Result};
+use std::path::Path;
+
+#[derive(Debug)]
+pub struct Workspace {
+    pub changes: Changeset,
+    sops: Option<Sops>,
+}
+
+impl Workspace {
+    pub fn open(root: &Path) -> Result<Self> {
+        Ok(Workspace { changes: Changeset::new(root)?, sops: None })
+    }
+
+    /// sops, located on first use so that commands that never decrypt work without it.
+    pub fn sops(&mut self) -> Result<&Sops> {
+        if self.sops.is_none() {
+            self.sops = Some(Sops::locate(self.changes.root())?);
+        }
+        Ok(self.sops.as_ref().expect("just set"))
+    }
+
+    fn content(&self, path: &str) -> Result<String> {
+        self.changes.read(path)?.with_context(|| format!("{path} does not exist"))
+    }
+
+    /// Decrypt and read every file's credentials, in parallel; the first failure names its file.
+    /// Unencrypted files are read as they are (the scan has already reported them).
+    pub fn credentials_of(&mut self, files: &[CredFile]) -> Result<Vec<Credentials>> {
+        let contents: Vec<(String, String)> =
+            files.iter().map(|f| Ok((f.path.clone(), self.content(&f.path)?))).collect::<Result<_>>()?;
+        let encrypted: Vec<(String, String)> =
+            files.iter().zip(&contents).filter(|(f, _)| f.encrypted).map(|(_, c)| c.clone()).collect();
+        let mut decrypted = self.sops()?.decrypt_all(&encrypted).into_iter();
+        files
+            .iter()
+            .zip(contents)
+            .map(|(file, (path, text))| {
+                let plaintext = if file.encrypted { decrypted.next().expect("one per file")?.expose().to_string() } else { text };
+                read_file_credentials(file, &path, &plaintext)
+            })
+            .collect()
+    }
+
+    /// The existing source Secret of `overlay`, decrypted, or None when there is none yet.
+    pub fn source_of(&mut self, overlay: &Overlay) -> Result<Option<SourceSpec>> {
+        let path = overlay.source_path();
+        let Some(text) = self.changes.read(&path)? else { return Ok(None) };
+        let plaintext = self.sops()?.decrypt(&path, &text)?;
+        secret::read_source(&path, plaintext.expose()).map(Some)
+    }
+
+    /// Stage `spec` as the overlay's source Secret, encrypted. When an existing source already says
+    /// exactly this, nothing is staged (sops ciphertext differs on every run, so rewriting would
+    /// be a change with no meaning). Returns whether anything was staged.
+    pub fn write_source(&mut self, overlay: &Overlay, spec: &SourceSpec) -> Result<bool> {
+        if let Some(existing) = self.source_of(overlay)? {
+            if existing.credentials.clone().with_origin("") == spec.credentials.clone().with_origin("")
+                && existing.namespaces == spec.namespaces
+                && existing.all_annotations() == spec.all_annotations()
+                && existing.labels == spec.labels
+                && existing.name == spec.name
+            {
+                return Ok(false);
+            }
+        }
+        let path = overlay.source_path();
+        let ciphertext = secret::encrypt_source(self.sops()?, &path, spec)?;
+        self.changes.write(&path, &ciphertext)?;
+        Ok(true)
+    }
+
+    /// Remove `file_name`'s `resources:` entry from a kustomization; false when it was not listed.
+    pub fn remove_resource(&mut self, kustomization: &str, file_name: &str) -> Result<bool> {
+        self.edit_kustomization(kustomization, |text| kustomize::remove_resource(kustomization, text, file_name))
+    }
+
+    /// Add a `resources:` entry to a kustomization; false when it was already listed.
+    pub fn add_resource(&mut self, kustomization: &str, file_name: &str) -> Result<bool> {
+        self.edit_kustomization(kustomization, |text| kustomize::add_resource(kustomization, text, file_name))
+    }
+
+    fn edit_kustomization(&mut self, path: &str, edit: impl FnOnce(&str) -> Result<Option<String>>) -> Result<bool> {
+        let text = self.content(path)?;
+        match edit(&text)? {
+            Some(edited) => {
+                self.changes.write(path, &edited)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    pub fn scan(&self, overlay: &Overlay) -> Result<repo::Scan> {
+        repo::scan(&self.changes, overlay)
+    }
+}
+
+/// Credentials of one per-service file; basic-auth Secrets take their registry from the OCI
+/// repository in the same directory whose `secretRef` names them.
+fn read_file_credentials(file: &CredFile, path: &str, plaintext: &str) -> Result<Credentials> {
+    let secret = secret::secret_document(path, plaintext)?;
+    let name = secret::meta(path, &secret)?.name;
+    let registry = file.oci_registries.get(&name).map(String::as_str);
+    Ok(secret::read_credentials(path, plaintext, registry)?.with_origin(&file.service))
+}
