@@ -1,1 +1,707 @@
-//! TODO
+//! Kustomization files: reading them, editing their `resources:` list *format-preserving*, and
+//! building them with `kubectl kustomize`.
+//!
+//! Platform teams review every change ocitool makes as a git diff, so an edit must differ from the
+//! original only by the entry it adds or removes. This module therefore never reformats or
+//! re-serializes a kustomization file (a round trip through serde_yaml loses comments, quoting and
+//! layout): a small line-oriented scanner finds the top-level `resources:` key and edits bytes, and
+//! every edit is then checked by re-parsing both texts; if the parsed result is not exactly the
+//! original with that one entry changed, the edit is refused rather than written. It never touches
+//! any file other than the kustomization text it is handed (callers do the writing).
+
+use crate::{manifest, tools};
+use anyhow::{Context, Result, bail};
+use serde_yaml::Value;
+use std::ops::Range;
+use std::path::Path;
+
+/// One way a kustomization refers to a file other than a plain `resources:` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherReference {
+    /// Field path inside the kustomization, e.g. `patches[1].path`.
+    pub field: String,
+    /// Human-readable `field: value`, e.g. `patches[1].path: oci-creds.yaml`.
+    pub detail: String,
+}
+
+/// Does this `resources:` entry point at `file_name` (a path relative to the kustomization's dir)?
+/// Quotes, `./`, duplicate slashes, `..` segments and surrounding spaces do not matter.
+pub fn entry_matches(entry: &str, file_name: &str) -> bool {
+    normalize(unquote(entry.trim())) == normalize(unquote(file_name.trim()))
+}
+
+fn unquote(s: &str) -> &str {
+    for quote in ['\'', '"'] {
+        if s.len() >= 2 && s.starts_with(quote) && s.ends_with(quote) {
+            return &s[1..s.len() - 1];
+        }
+    }
+    s
+}
+
+/// Lexical path normalization; kustomize resolves entries relative to the kustomization dir the same way.
+fn normalize(path: &str) -> String {
+    let path = path.trim();
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    let joined = parts.join("/");
+    if path.starts_with('/') {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
+/// The `resources:` entries of a kustomization text (unquoted values, in order).
+pub fn resources(origin: &str, text: &str) -> Result<Vec<String>> {
+    entries(origin, &manifest::parse_documents(origin, text)?)
+}
+
+fn entries(origin: &str, docs: &[Value]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for doc in docs {
+        match doc.get("resources") {
+            None | Some(Value::Null) => {}
+            Some(Value::Sequence(seq)) => {
+                for (i, entry) in seq.iter().enumerate() {
+                    let Some(entry) = entry.as_str() else {
+                        bail!("{origin}: resources[{i}] is not a string; fix the kustomization")
+                    };
+                    found.push(entry.to_string());
+                }
+            }
+            Some(_) => bail!("{origin}: `resources:` is not a list; fix the kustomization"),
+        }
+    }
+    Ok(found)
+}
+
+/// Remove every `resources:` entry matching `file_name`; `Ok(None)` when there is none.
+/// The result differs from `text` only by the removed entries (see the module header).
+pub fn remove_resource(origin: &str, text: &str, file_name: &str) -> Result<Option<String>> {
+    let mut expected = manifest::parse_documents(origin, text)?;
+    let mut removals = 0;
+    for doc in &mut expected {
+        if let Some(Value::Sequence(seq)) = doc.get_mut("resources") {
+            let before = seq.len();
+            seq.retain(|e| !e.as_str().is_some_and(|s| entry_matches(s, file_name)));
+            removals += before - seq.len();
+        }
+    }
+    if removals == 0 {
+        return Ok(None);
+    }
+    // One entry at a time, rescanning in between, so edit offsets never go stale.
+    let mut edited = text.to_string();
+    for _ in 0..removals {
+        match removal_edits(&edited, file_name) {
+            Some(edits) => edited = apply(&edited, edits),
+            None => break,
+        }
+    }
+    verify(origin, &edited, &expected)?;
+    Ok(Some(edited))
+}
+
+/// Add `file_name` as a `resources:` entry unless one already matches (`Ok(None)` then), in the
+/// layout and quoting style of the existing entries.
+pub fn add_resource(origin: &str, text: &str, file_name: &str) -> Result<Option<String>> {
+    let mut expected = manifest::parse_documents(origin, text)?;
+    if entries(origin, &expected)?
+        .iter()
+        .any(|e| entry_matches(e, file_name))
+    {
+        return Ok(None);
+    }
+    expect_added(&mut expected, file_name);
+    let Some(edits) = addition_edits(text, file_name) else {
+        bail!(unsafe_edit(origin))
+    };
+    let edited = apply(text, edits);
+    verify(origin, &edited, &expected)?;
+    Ok(Some(edited))
+}
+
+/// What the parsed documents must look like after adding: mirrors `addition_edits`' choice of document.
+fn expect_added(docs: &mut Vec<Value>, file_name: &str) {
+    let entry = Value::String(file_name.to_string());
+    if let Some(doc) = docs.iter_mut().find(|d| d.get("resources").is_some()) {
+        match doc.get_mut("resources") {
+            Some(Value::Sequence(seq)) => seq.push(entry),
+            Some(slot @ Value::Null) => *slot = Value::Sequence(vec![entry]),
+            _ => {} // not a list: the self-check will refuse the edit
+        }
+    } else if let Some(Value::Mapping(map)) = docs.first_mut() {
+        map.insert("resources".into(), Value::Sequence(vec![entry]));
+    } else if docs.is_empty() {
+        let mut map = serde_yaml::Mapping::new();
+        map.insert("resources".into(), Value::Sequence(vec![entry]));
+        docs.push(Value::Mapping(map));
+    }
+}
+
+fn unsafe_edit(origin: &str) -> String {
+    format!(
+        "could not edit {origin} safely; edit it by hand (its `resources:` list has a layout \
+         ocitool does not recognise, so it refused to risk a corrupt file)"
+    )
+}
+
+/// The self-check: the edited text must parse to exactly the expected documents.
+fn verify(origin: &str, edited: &str, expected: &[Value]) -> Result<()> {
+    match manifest::parse_documents(origin, edited) {
+        Ok(after) if after == expected => Ok(()),
+        _ => bail!(unsafe_edit(origin)),
+    }
+}
+
+/// Every reference to `file_name` in `text` other than `resources:` entries, with its field path.
+pub fn other_references(origin: &str, text: &str, file_name: &str) -> Result<Vec<OtherReference>> {
+    let mut found = Vec::new();
+    for doc in manifest::parse_documents(origin, text)? {
+        for (field, value, key_value) in reference_fields(&doc) {
+            let path = match value.split_once('=') {
+                Some((_, path)) if key_value => path,
+                _ => value,
+            };
+            if entry_matches(value, file_name) || entry_matches(path, file_name) {
+                let detail = format!("{field}: {value}");
+                found.push(OtherReference { field, detail });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Every string field of a kustomization that names a file: (field path, value, may be `key=path`).
+fn reference_fields(doc: &Value) -> Vec<(String, &str, bool)> {
+    let mut out = Vec::new();
+    for key in [
+        "patchesStrategicMerge",
+        "generators",
+        "components",
+        "transformers",
+        "validators",
+        "crds",
+        "configurations",
+        "bases",
+    ] {
+        push_list(&mut out, key, doc.get(key), false);
+    }
+    for (key, sub) in [
+        ("patches", "path"),
+        ("patchesJson6902", "path"),
+        ("replacements", "path"),
+        ("helmCharts", "valuesFile"),
+    ] {
+        for (i, item) in seq(doc, key).enumerate() {
+            if let Some(s) = item.get(sub).and_then(Value::as_str) {
+                out.push((format!("{key}[{i}].{sub}"), s, false));
+            }
+        }
+    }
+    for (i, chart) in seq(doc, "helmCharts").enumerate() {
+        let field = format!("helmCharts[{i}].additionalValuesFiles");
+        push_list(&mut out, &field, chart.get("additionalValuesFiles"), false);
+    }
+    for key in ["secretGenerator", "configMapGenerator"] {
+        for (i, generator) in seq(doc, key).enumerate() {
+            push_list(
+                &mut out,
+                &format!("{key}[{i}].files"),
+                generator.get("files"),
+                true,
+            );
+            push_list(
+                &mut out,
+                &format!("{key}[{i}].envs"),
+                generator.get("envs"),
+                false,
+            );
+            if let Some(s) = generator.get("env").and_then(Value::as_str) {
+                out.push((format!("{key}[{i}].env"), s, false));
+            }
+        }
+    }
+    if let Some(s) = manifest::str_at(doc, &["openapi", "path"]) {
+        out.push(("openapi.path".to_string(), s, false));
+    }
+    out
+}
+
+fn push_list<'a>(
+    out: &mut Vec<(String, &'a str, bool)>,
+    field: &str,
+    value: Option<&'a Value>,
+    key_value: bool,
+) {
+    let items = value.and_then(Value::as_sequence).into_iter().flatten();
+    for (i, item) in items.enumerate() {
+        if let Some(s) = item.as_str() {
+            out.push((format!("{field}[{i}]"), s, key_value));
+        }
+    }
+}
+
+fn seq<'a>(doc: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    doc.get(key)
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+}
+
+/// `kubectl kustomize DIR`: the built YAML, or an error naming the directory with kubectl's stderr.
+pub fn build(dir: &Path) -> Result<String> {
+    let output = tools::command(tools::KUBECTL)?
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .with_context(|| format!("could not run `kubectl kustomize {}`", dir.display()))?;
+    if !output.status.success() {
+        bail!(
+            "`kubectl kustomize {}` failed: {}\nfix the kustomization in that directory and run again",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    String::from_utf8(output.stdout).with_context(|| {
+        format!(
+            "`kubectl kustomize {}` printed non-UTF-8 output",
+            dir.display()
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The line-oriented scanner. Offsets are byte offsets into the text, so an edit is a splice and
+// every byte outside it (comments, CRLF, quoting, blank lines) survives untouched.
+
+/// A line: `start..body_end` is its content without the line ending, `body_end..end` the ending.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    start: usize,
+    body_end: usize,
+    end: usize,
+}
+
+fn lines(text: &str) -> Vec<Line> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for piece in text.split_inclusive('\n') {
+        let end = start + piece.len();
+        let body = piece.trim_end_matches('\n').trim_end_matches('\r');
+        out.push(Line {
+            start,
+            body_end: start + body.len(),
+            end,
+        });
+        start = end;
+    }
+    out
+}
+
+/// How the top-level `resources:` key of one document is laid out.
+enum Layout {
+    /// `resources:` followed by `- entry` lines (possibly none: a null value).
+    Block {
+        key: usize,
+        colon: usize,
+        items: Vec<BlockItem>,
+    },
+    /// `resources: [a, b]`, possibly spanning lines; `open` is the offset just after `[`.
+    Flow { open: usize, items: Vec<FlowItem> },
+    /// Anything else (`resources: null`, anchors, ...): left for the self-check to refuse.
+    Unsupported,
+}
+
+struct BlockItem {
+    /// Index of the `- ` line and of the last line belonging to the item (continuations).
+    first: usize,
+    last: usize,
+    /// Indentation, dash and spaces, e.g. `  - `.
+    prefix: String,
+    raw: String,
+    value: Option<String>,
+}
+
+struct FlowItem {
+    raw: Range<usize>,
+    value: Option<String>,
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    lines: Vec<Line>,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(text: &'a str) -> Self {
+        Scanner {
+            text,
+            lines: lines(text),
+        }
+    }
+
+    fn body(&self, i: usize) -> &'a str {
+        &self.text[self.lines[i].start..self.lines[i].body_end]
+    }
+
+    /// Line ranges of the YAML documents (separated by `---` / `...` marker lines).
+    fn documents(&self) -> Vec<Range<usize>> {
+        let mut docs = Vec::new();
+        let mut start = 0;
+        for i in 0..self.lines.len() {
+            let body = self.body(i);
+            let marker = body == "---"
+                || body.starts_with("--- ")
+                || body.starts_with("---\t")
+                || body == "...";
+            if marker {
+                docs.push(start..i);
+                start = i + 1;
+            }
+        }
+        docs.push(start..self.lines.len());
+        docs
+    }
+
+    /// The layout of the top-level `resources:` key in `doc`, if the document has one.
+    fn layout(&self, doc: &Range<usize>) -> Option<Layout> {
+        let (key, colon) = doc
+            .clone()
+            .find_map(|i| Some((i, key_colon(self.body(i))?)))?;
+        let rest = &self.body(key)[colon..];
+        let value = rest.trim_start();
+        if value.is_empty() || value.starts_with('#') {
+            let items = self.block_items(key + 1..doc.end);
+            let colon = self.lines[key].start + colon;
+            return Some(Layout::Block { key, colon, items });
+        }
+        if value.starts_with('[') {
+            let open = self.lines[key].start + colon + (rest.len() - value.len()) + 1;
+            let limit = self.lines[doc.end - 1].end;
+            return Some(match scan_flow(self.text, open, limit) {
+                Some(items) => Layout::Flow { open, items },
+                None => Layout::Unsupported,
+            });
+        }
+        Some(Layout::Unsupported)
+    }
+
+    /// The `- entry` lines following a block `resources:` key, up to the next less-indented content.
+    fn block_items(&self, range: Range<usize>) -> Vec<BlockItem> {
+        let mut items: Vec<BlockItem> = Vec::new();
+        let mut dash_indent = None;
+        for i in range {
+            let body = self.body(i);
+            let content = body.trim_start();
+            if content.is_empty() || content.starts_with('#') {
+                continue;
+            }
+            let indent = body.len() - body.trim_start_matches(' ').len();
+            let is_dash = content == "-" || content.starts_with("- ") || content.starts_with("-\t");
+            match (dash_indent, items.last_mut()) {
+                (Some(d), Some(item)) if indent > d => {
+                    // A continuation (multi-line scalar, nested node): never match such an item.
+                    item.last = i;
+                    item.value = None;
+                }
+                (Some(d), _) if !(is_dash && indent == d) => break,
+                (None, _) if !is_dash => break,
+                _ => {
+                    dash_indent = Some(indent);
+                    items.push(block_item(i, body, indent));
+                }
+            }
+        }
+        items
+    }
+}
+
+/// Offset just after the colon when `body` is a top-level `resources:` key line.
+fn key_colon(body: &str) -> Option<usize> {
+    let after = ["resources", "\"resources\"", "'resources'"]
+        .iter()
+        .find_map(|name| body.strip_prefix(name))?;
+    let colon = after.trim_start_matches([' ', '\t']).strip_prefix(':')?;
+    if !(colon.is_empty() || colon.starts_with([' ', '\t'])) {
+        return None; // `resources:x` is a plain scalar, not a key
+    }
+    Some(body.len() - colon.len())
+}
+
+fn block_item(line: usize, body: &str, indent: usize) -> BlockItem {
+    let after_dash = &body[indent + 1..];
+    let rest = after_dash.trim_start_matches([' ', '\t']);
+    let prefix = body[..body.len() - rest.len()].to_string();
+    let raw = scalar_extent(rest).map(|n| &rest[..n]).unwrap_or("");
+    BlockItem {
+        first: line,
+        last: line,
+        prefix,
+        raw: raw.to_string(),
+        value: scalar_value(raw),
+    }
+}
+
+/// Length of the scalar at the start of `rest` when only spaces and a comment follow it.
+fn scalar_extent(rest: &str) -> Option<usize> {
+    let bytes = rest.as_bytes();
+    let len = match bytes.first()? {
+        b'\'' | b'"' => skip_quoted(bytes, 0, bytes.len())?,
+        _ => {
+            let comment = (1..bytes.len())
+                .find(|&i| bytes[i] == b'#' && bytes[i - 1].is_ascii_whitespace())
+                .unwrap_or(bytes.len());
+            rest[..comment].trim_end().len()
+        }
+    };
+    let tail = rest[len..].trim_start();
+    (tail.is_empty() || tail.starts_with('#')).then_some(len)
+}
+
+/// The string a scalar spells, letting serde_yaml do the unquoting; None for non-strings.
+fn scalar_value(raw: &str) -> Option<String> {
+    if raw.is_empty() {
+        return None;
+    }
+    match serde_yaml::from_str::<Value>(raw).ok()? {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Offset just past the closing quote of the quoted scalar starting at `at`.
+fn skip_quoted(bytes: &[u8], at: usize, limit: usize) -> Option<usize> {
+    let quote = bytes[at];
+    let mut i = at + 1;
+    while i < limit {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            b if b == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The items of a flow sequence whose `[` ends at `open`; None when it is not closed before `limit`.
+fn scan_flow(text: &str, open: usize, limit: usize) -> Option<Vec<FlowItem>> {
+    let bytes = text.as_bytes();
+    let mut items = Vec::new();
+    let (mut start, mut end, mut depth) = (None, 0, 0i32);
+    let mut i = open;
+    while i < limit {
+        match bytes[i] {
+            b'#' if bytes[i - 1].is_ascii_whitespace() => {
+                while i < limit && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'\'' | b'"' => {
+                start.get_or_insert(i);
+                i = skip_quoted(bytes, i, limit)?;
+                end = i;
+                continue;
+            }
+            b',' | b']' if depth == 0 => {
+                if let Some(s) = start.take() {
+                    let value = scalar_value(&text[s..end]);
+                    items.push(FlowItem { raw: s..end, value });
+                }
+                if bytes[i] == b']' {
+                    return Some(items);
+                }
+                i += 1;
+                continue;
+            }
+            b if b.is_ascii_whitespace() => {
+                i += 1;
+                continue;
+            }
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth -= 1,
+            _ => {}
+        }
+        start.get_or_insert(i);
+        i += 1;
+        end = i;
+    }
+    None
+}
+
+type Edit = (Range<usize>, String);
+
+/// Splice `edits` (non-overlapping) into `text`.
+fn apply(text: &str, mut edits: Vec<Edit>) -> String {
+    edits.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+    let mut out = text.to_string();
+    for (range, replacement) in edits {
+        out.replace_range(range, &replacement);
+    }
+    out
+}
+
+/// The edits removing the first `resources:` entry matching `file_name`, if the scanner finds one.
+fn removal_edits(text: &str, file_name: &str) -> Option<Vec<Edit>> {
+    let scan = Scanner::new(text);
+    let matches = |v: &Option<String>| v.as_deref().is_some_and(|v| entry_matches(v, file_name));
+    for doc in scan.documents() {
+        match scan.layout(&doc) {
+            Some(Layout::Block { colon, items, .. }) => {
+                if let Some(index) = items.iter().position(|item| matches(&item.value)) {
+                    let item = &items[index];
+                    let gone = scan.lines[item.first].start..scan.lines[item.last].end;
+                    let mut edits = vec![(gone, String::new())];
+                    if items.len() == 1 {
+                        // An empty block would mean `resources: null`; keep it a list.
+                        edits.push((colon..colon, " []".to_string()));
+                    }
+                    return Some(edits);
+                }
+            }
+            Some(Layout::Flow { items, .. }) => {
+                if let Some(index) = items.iter().position(|item| matches(&item.value)) {
+                    return Some(vec![(flow_removal(text, &items, index), String::new())]);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The byte range to delete to drop flow item `index`, keeping the sequence valid.
+fn flow_removal(text: &str, items: &[FlowItem], index: usize) -> Range<usize> {
+    let item = &items[index].raw;
+    let line_start = text[..item.start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[item.end..]
+        .find('\n')
+        .map_or(text.len(), |i| item.end + i + 1);
+    let before = &text[line_start..item.start];
+    let after = text[item.end..line_end].trim_end();
+    let after = after.strip_prefix(',').unwrap_or(after).trim_start();
+    if before.trim().is_empty()
+        && (after.is_empty() || after.starts_with('#'))
+        && line_end > item.end
+    {
+        // The item has its own line: drop the line; a trailing comma left before `]` is valid YAML.
+        return line_start..line_end;
+    }
+    let comma_after = text[item.end..].trim_start().starts_with(',');
+    if index + 1 < items.len() || comma_after {
+        // Drop the item, its comma and the spaces up to the next item on the same line.
+        let rest = &text[item.end..];
+        let skip = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+        let rest = &rest[skip..];
+        let comma = usize::from(rest.starts_with(','));
+        let rest = &rest[comma..];
+        let spaces = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+        return item.start..item.end + skip + comma + spaces;
+    }
+    match index.checked_sub(1).map(|i| &items[i].raw) {
+        // Last item: drop it together with the comma after the previous one, unless a comment
+        // or line break sits in between (then a trailing comma stays, which is valid YAML).
+        Some(prev) if !text[prev.end..item.start].contains(['#', '\n']) => prev.end..item.end,
+        _ => item.clone(),
+    }
+}
+
+/// The edits adding `file_name` to the first document with a `resources:` key (or the first
+/// document with content when none has one).
+fn addition_edits(text: &str, file_name: &str) -> Option<Vec<Edit>> {
+    let scan = Scanner::new(text);
+    let docs = scan.documents();
+    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let keyed = docs.iter().find_map(|doc| scan.layout(doc));
+    let edit = match keyed {
+        Some(Layout::Block { key, items, .. }) => match items.last() {
+            Some(last) => {
+                let entry = format!("{}{}", last.prefix, render(file_name, &last.raw, false));
+                line_after(text, &scan.lines[last.last], &entry, eol)
+            }
+            None => line_after(
+                text,
+                &scan.lines[key],
+                &format!("- {}", plain_or_quoted(file_name, false)),
+                eol,
+            ),
+        },
+        Some(Layout::Flow { open, items }) => match items.last() {
+            Some(last) => {
+                let raw = &text[last.raw.clone()];
+                let entry = format!(", {}", render(file_name, raw, true));
+                (last.raw.end..last.raw.end, entry)
+            }
+            None => (open..open, plain_or_quoted(file_name, true)),
+        },
+        Some(Layout::Unsupported) => return None,
+        None => {
+            let entry = plain_or_quoted(file_name, false);
+            let block = format!("resources:{eol}- {entry}");
+            let content = |i: usize| {
+                let body = scan.body(i).trim();
+                !body.is_empty() && !body.starts_with('#')
+            };
+            let doc = docs.iter().find(|doc| Range::clone(doc).any(content));
+            match doc.filter(|doc| !doc.is_empty()) {
+                Some(doc) => line_after(text, &scan.lines[doc.end - 1], &block, eol),
+                None if text.is_empty() || text.ends_with('\n') => {
+                    (text.len()..text.len(), format!("{block}{eol}"))
+                }
+                None => (text.len()..text.len(), format!("{eol}{block}")),
+            }
+        }
+    };
+    Some(vec![edit])
+}
+
+/// Insert `body` as a new line after `line`, keeping a missing final newline missing.
+fn line_after(text: &str, line: &Line, body: &str, eol: &str) -> Edit {
+    if line.end > line.body_end {
+        let own_eol = &text[line.body_end..line.end];
+        (line.end..line.end, format!("{body}{own_eol}"))
+    } else {
+        (line.end..line.end, format!("{eol}{body}"))
+    }
+}
+
+/// `file_name` in the quoting style of the existing entry `like`.
+fn render(file_name: &str, like: &str, flow: bool) -> String {
+    match like.chars().next() {
+        Some('\'') if !file_name.contains('\n') => format!("'{}'", file_name.replace('\'', "''")),
+        Some('"') => double_quoted(file_name),
+        _ => plain_or_quoted(file_name, flow),
+    }
+}
+
+/// `file_name` unquoted when YAML reads it back as the same string, double-quoted otherwise.
+fn plain_or_quoted(file_name: &str, flow: bool) -> String {
+    let probe = if flow {
+        format!("[{file_name}]")
+    } else {
+        format!("- {file_name}")
+    };
+    let same = serde_yaml::from_str::<Vec<Value>>(&probe)
+        .is_ok_and(|v| v == [Value::String(file_name.to_string())]);
+    if same && !file_name.contains(['#', '\n']) {
+        file_name.to_string()
+    } else {
+        double_quoted(file_name)
+    }
+}
+
+fn double_quoted(s: &str) -> String {
+    // A JSON string literal is a valid YAML double-quoted scalar.
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
