@@ -544,7 +544,8 @@ type Edit = (Range<usize>, String);
 
 /// Splice `edits` (non-overlapping) into `text`.
 fn apply(text: &str, mut edits: Vec<Edit>) -> String {
-    edits.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+    // Back to front, so earlier offsets stay valid; at equal starts the wider edit goes first.
+    edits.sort_by_key(|(range, _)| std::cmp::Reverse((range.start, range.end)));
     let mut out = text.to_string();
     for (range, replacement) in edits {
         out.replace_range(range, &replacement);
@@ -561,7 +562,14 @@ fn removal_edits(text: &str, file_name: &str) -> Option<Vec<Edit>> {
             Some(Layout::Block { colon, items, .. }) => {
                 if let Some(index) = items.iter().position(|item| matches(&item.value)) {
                     let item = &items[index];
-                    let gone = scan.lines[item.first].start..scan.lines[item.last].end;
+                    let last = scan.lines[item.last];
+                    let mut start = scan.lines[item.first].start;
+                    if last.end == last.body_end && item.first > 0 {
+                        // The file has no final newline: the line before becomes the last one
+                        // and must lose its line ending too.
+                        start = scan.lines[item.first - 1].body_end;
+                    }
+                    let gone = start..last.end;
                     let mut edits = vec![(gone, String::new())];
                     if items.len() == 1 {
                         // An empty block would mean `resources: null`; keep it a list.
@@ -654,7 +662,7 @@ fn addition_edits(text: &str, file_name: &str) -> Option<Vec<Edit>> {
                 !body.is_empty() && !body.starts_with('#')
             };
             let doc = docs.iter().find(|doc| Range::clone(doc).any(content));
-            match doc.filter(|doc| !doc.is_empty()) {
+            match doc {
                 Some(doc) => line_after(text, &scan.lines[doc.end - 1], &block, eol),
                 None if text.is_empty() || text.ends_with('\n') => {
                     (text.len()..text.len(), format!("{block}{eol}"))
@@ -704,4 +712,611 @@ fn plain_or_quoted(file_name: &str, flow: bool) -> String {
 fn double_quoted(s: &str) -> String {
     // A JSON string literal is a valid YAML double-quoted scalar.
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const OCI: &str = "oci-creds.yaml";
+
+    fn removed(text: &str) -> String {
+        remove_resource("k.yaml", text, OCI)
+            .unwrap()
+            .expect("an entry to remove")
+    }
+
+    fn added(text: &str) -> String {
+        add_resource("k.yaml", text, OCI)
+            .unwrap()
+            .expect("an entry to add")
+    }
+
+    #[test]
+    fn entry_spellings_match() {
+        for entry in [
+            "oci-creds.yaml",
+            "./oci-creds.yaml",
+            "'oci-creds.yaml'",
+            "\"./oci-creds.yaml\"",
+            ".//oci-creds.yaml",
+            "oci-creds.yaml  ",
+            "a/../oci-creds.yaml",
+        ] {
+            assert!(entry_matches(entry, OCI), "{entry}");
+        }
+        for entry in [
+            "oci-creds.yml",
+            "sub/oci-creds.yaml",
+            "../oci-creds.yaml",
+            "x",
+        ] {
+            assert!(!entry_matches(entry, OCI), "{entry}");
+        }
+        assert!(entry_matches("./sub//x.yaml", "sub/x.yaml"));
+    }
+
+    #[test]
+    fn resources_lists_unquoted_entries_in_order() {
+        let text = "resources:\n- a.yaml\n- 'b.yaml'\n- \"./c.yaml\"\nnested:\n  resources: [d]\n";
+        assert_eq!(
+            resources("k.yaml", text).unwrap(),
+            ["a.yaml", "b.yaml", "./c.yaml"]
+        );
+        assert!(resources("k.yaml", "namespace: x\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_yaml_error_names_origin() {
+        let err = resources("apps/kustomization.yaml", "resources: [a\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("apps/kustomization.yaml"), "{err}");
+    }
+
+    #[test]
+    fn remove_table() {
+        let cases: &[(&str, &str)] = &[
+            // indented block, plain
+            (
+                "resources:\n  - a.yaml\n  - oci-creds.yaml\n  - b.yaml\n",
+                "resources:\n  - a.yaml\n  - b.yaml\n",
+            ),
+            // non-indented block, ./ prefix, trailing comment on the item
+            (
+                "resources:\n- ./oci-creds.yaml  # creds\n- a.yaml\n",
+                "resources:\n- a.yaml\n",
+            ),
+            // single and double quotes, comment lines between items
+            (
+                "resources:\n  # first\n  - 'a.yaml'\n  # creds\n  - 'oci-creds.yaml'\n",
+                "resources:\n  # first\n  - 'a.yaml'\n  # creds\n",
+            ),
+            (
+                "resources:\n- \"./oci-creds.yaml\"\n- \"a.yaml\"\n",
+                "resources:\n- \"a.yaml\"\n",
+            ),
+            // only entry: becomes an empty flow list, keeping the key comment
+            (
+                "namespace: x\nresources: # the list\n- oci-creds.yaml\nnamePrefix: p-\n",
+                "namespace: x\nresources: [] # the list\nnamePrefix: p-\n",
+            ),
+            // flow sequences
+            (
+                "resources: [./a.yaml, \"./oci-creds.yaml\"]\n",
+                "resources: [./a.yaml]\n",
+            ),
+            (
+                "resources: [oci-creds.yaml, a.yaml]\n",
+                "resources: [a.yaml]\n",
+            ),
+            (
+                "resources: [a.yaml, 'oci-creds.yaml', b.yaml] # c\n",
+                "resources: [a.yaml, b.yaml] # c\n",
+            ),
+            ("resources: [oci-creds.yaml]\n", "resources: []\n"),
+            (
+                "resources: [\n  a.yaml,\n  oci-creds.yaml, # creds\n  b.yaml\n]\n",
+                "resources: [\n  a.yaml,\n  b.yaml\n]\n",
+            ),
+            (
+                "resources: [\n  a.yaml,\n  oci-creds.yaml\n]\n",
+                "resources: [\n  a.yaml,\n]\n",
+            ),
+            // nested `resources` keys are not the kustomization's
+            (
+                "helm:\n  resources:\n  - oci-creds.yaml\nresources:\n- oci-creds.yaml\n- a.yaml\n",
+                "helm:\n  resources:\n  - oci-creds.yaml\nresources:\n- a.yaml\n",
+            ),
+            // leading document marker and every matching entry
+            (
+                "---\nresources:\n- oci-creds.yaml\n- a.yaml\n- ./oci-creds.yaml\n",
+                "---\nresources:\n- a.yaml\n",
+            ),
+            // second document holds the key
+            (
+                "# header\n---\napiVersion: v1\nkind: Kustomization\n---\nresources:\n- oci-creds.yaml\n- a.yaml\n",
+                "# header\n---\napiVersion: v1\nkind: Kustomization\n---\nresources:\n- a.yaml\n",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(&removed(input), want, "input:\n{input}");
+        }
+    }
+
+    #[test]
+    fn remove_nothing_to_do() {
+        let text = "resources:\n- a.yaml\nhelm:\n  resources: [oci-creds.yaml]\n";
+        assert_eq!(remove_resource("k.yaml", text, OCI).unwrap(), None);
+        assert_eq!(remove_resource("k.yaml", "kind: X\n", OCI).unwrap(), None);
+    }
+
+    #[test]
+    fn add_table() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "resources:\n  - a.yaml\n  # trailing\nnamespace: x\n",
+                "resources:\n  - a.yaml\n  - oci-creds.yaml\n  # trailing\nnamespace: x\n",
+            ),
+            (
+                "resources:\n- a.yaml\n",
+                "resources:\n- a.yaml\n- oci-creds.yaml\n",
+            ),
+            (
+                "resources:\n-   'a.yaml'  # a\n",
+                "resources:\n-   'a.yaml'  # a\n-   'oci-creds.yaml'\n",
+            ),
+            (
+                "resources:\n  - \"./a.yaml\"\n",
+                "resources:\n  - \"./a.yaml\"\n  - \"oci-creds.yaml\"\n",
+            ),
+            (
+                "resources: [./a.yaml, \"b.yaml\"]\n",
+                "resources: [./a.yaml, \"b.yaml\", \"oci-creds.yaml\"]\n",
+            ),
+            (
+                "resources: [ a.yaml ] # c\n",
+                "resources: [ a.yaml, oci-creds.yaml ] # c\n",
+            ),
+            ("resources: []\n", "resources: [oci-creds.yaml]\n"),
+            (
+                "resources: [] # none\n",
+                "resources: [oci-creds.yaml] # none\n",
+            ),
+            (
+                "resources:\nkind: K\n",
+                "resources:\n- oci-creds.yaml\nkind: K\n",
+            ),
+            (
+                "namespace: x\n",
+                "namespace: x\nresources:\n- oci-creds.yaml\n",
+            ),
+            ("namespace: x", "namespace: x\nresources:\n- oci-creds.yaml"),
+            ("", "resources:\n- oci-creds.yaml\n"),
+            (
+                "---\nkind: Kustomization\n# end\n",
+                "---\nkind: Kustomization\n# end\nresources:\n- oci-creds.yaml\n",
+            ),
+            (
+                "kind: Kustomization\n---\nkind: Other\n",
+                "kind: Kustomization\nresources:\n- oci-creds.yaml\n---\nkind: Other\n",
+            ),
+            (
+                "resources:\n- a.yaml",
+                "resources:\n- a.yaml\n- oci-creds.yaml",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(&added(input), want, "input:\n{input}");
+        }
+    }
+
+    #[test]
+    fn add_quotes_names_that_need_it() {
+        let text = "resources:\n- a.yaml\n";
+        let out = add_resource("k.yaml", text, "x: y.yaml").unwrap().unwrap();
+        assert_eq!(out, "resources:\n- a.yaml\n- \"x: y.yaml\"\n");
+        let out = add_resource("k.yaml", "resources: [a]\n", "b,c")
+            .unwrap()
+            .unwrap();
+        assert_eq!(out, "resources: [a, \"b,c\"]\n");
+    }
+
+    #[test]
+    fn add_existing_is_a_no_op() {
+        for text in [
+            "resources:\n- ./oci-creds.yaml\n",
+            "resources: ['oci-creds.yaml']\n",
+        ] {
+            assert_eq!(add_resource("k.yaml", text, OCI).unwrap(), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn crlf_survives_on_every_line() {
+        let text = "# c\r\nresources:\r\n  - a.yaml\r\n  - oci-creds.yaml # x\r\n  - b.yaml\r\nnamespace: n\r\n";
+        let out = removed(text);
+        assert_eq!(
+            out,
+            "# c\r\nresources:\r\n  - a.yaml\r\n  - b.yaml\r\nnamespace: n\r\n"
+        );
+        let back = added(&out);
+        assert_eq!(
+            back,
+            "# c\r\nresources:\r\n  - a.yaml\r\n  - b.yaml\r\n  - oci-creds.yaml\r\nnamespace: n\r\n"
+        );
+        for text in [
+            out,
+            back,
+            added("kind: K\r\n"),
+            removed("resources:\r\n- oci-creds.yaml\r\n"),
+        ] {
+            assert!(!text.replace("\r\n", "").contains('\n'), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn missing_final_newline_survives() {
+        assert_eq!(
+            removed("resources:\n- a.yaml\n- oci-creds.yaml"),
+            "resources:\n- a.yaml"
+        );
+        assert_eq!(removed("resources:\r\n- oci-creds.yaml"), "resources: []");
+        // The removed line carried no newline; the one before keeps its own, as the line itself.
+        assert_eq!(
+            removed("resources:\n- oci-creds.yaml\n- a.yaml"),
+            "resources:\n- a.yaml"
+        );
+        assert_eq!(
+            added("resources:\r\n- a.yaml"),
+            "resources:\r\n- a.yaml\r\n- oci-creds.yaml"
+        );
+    }
+
+    #[test]
+    fn semantic_difference_is_only_the_entry() {
+        let text = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: apps # ns\nresources:\n  - a.yaml\n  # creds below\n  - ./oci-creds.yaml # creds\n  - b/\npatches:\n  - path: p.yaml\n";
+        let before: Value = serde_yaml::from_str(text).unwrap();
+        let after: Value = serde_yaml::from_str(&removed(text)).unwrap();
+        let mut expected = before.clone();
+        let list = expected["resources"].as_sequence_mut().unwrap();
+        list.remove(1);
+        assert_eq!(after, expected);
+        assert_ne!(after, before);
+        let again: Value = serde_yaml::from_str(&added(&removed(text))).unwrap();
+        let mut expected_again = expected.clone();
+        let list = expected_again["resources"].as_sequence_mut().unwrap();
+        list.push(Value::String(OCI.into()));
+        assert_eq!(again, expected_again);
+    }
+
+    #[test]
+    fn unrecognised_layout_is_refused_not_corrupted() {
+        // An anchored list the scanner does not understand: the self-check must refuse.
+        let text = "resources: &r\n  - oci-creds.yaml\n";
+        let err = remove_resource("apps/k.yaml", text, OCI)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("could not edit apps/k.yaml safely; edit it by hand"),
+            "{err}"
+        );
+        let text = "resources: null\n";
+        let err = add_resource("apps/k.yaml", text, OCI)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("could not edit apps/k.yaml safely"), "{err}");
+        // Indented top-level mapping: no column-0 key for the scanner.
+        let text = "  resources:\n  - oci-creds.yaml\n";
+        assert!(remove_resource("k.yaml", text, OCI).is_err());
+    }
+
+    #[test]
+    fn verify_rejects_a_wrong_edit() {
+        let expected = manifest::parse_documents("k", "resources: [a]\n").unwrap();
+        assert!(verify("k", "resources: [a]\n", &expected).is_ok());
+        let err = verify("k", "resources: [b]\n", &expected).unwrap_err();
+        assert!(err.to_string().contains("could not edit k safely"));
+    }
+
+    #[test]
+    fn other_references_finds_non_resource_uses() {
+        let text = r#"
+resources:
+- oci-creds.yaml
+patches:
+- path: a.yaml
+- path: ./oci-creds.yaml
+  target: {kind: Secret}
+patchesStrategicMerge:
+- oci-creds.yaml
+patchesJson6902:
+- path: 'oci-creds.yaml'
+secretGenerator:
+- name: s
+  files:
+  - .dockerconfigjson=oci-creds.yaml
+  - other.txt
+  envs: [oci-creds.yaml]
+  env: oci-creds.yaml
+configMapGenerator:
+- name: c
+  files: [oci-creds.yaml]
+generators: [oci-creds.yaml]
+components:
+- ../x
+- ./oci-creds.yaml
+transformers: [oci-creds.yaml]
+validators: [oci-creds.yaml]
+crds: [oci-creds.yaml]
+configurations: [oci-creds.yaml]
+replacements:
+- path: oci-creds.yaml
+openapi:
+  path: oci-creds.yaml
+helmCharts:
+- name: c
+  valuesFile: oci-creds.yaml
+bases: [oci-creds.yaml]
+"#;
+        let refs = other_references("k.yaml", text, OCI).unwrap();
+        let fields: Vec<&str> = refs.iter().map(|r| r.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "patchesStrategicMerge[0]",
+                "generators[0]",
+                "components[1]",
+                "transformers[0]",
+                "validators[0]",
+                "crds[0]",
+                "configurations[0]",
+                "bases[0]",
+                "patches[1].path",
+                "patchesJson6902[0].path",
+                "replacements[0].path",
+                "helmCharts[0].valuesFile",
+                "secretGenerator[0].files[0]",
+                "secretGenerator[0].envs[0]",
+                "secretGenerator[0].env",
+                "configMapGenerator[0].files[0]",
+                "openapi.path",
+            ]
+        );
+        assert_eq!(refs[8].detail, "patches[1].path: ./oci-creds.yaml");
+        assert_eq!(
+            refs[12].detail,
+            "secretGenerator[0].files[0]: .dockerconfigjson=oci-creds.yaml"
+        );
+        let only_resources = "resources:\n- oci-creds.yaml\n";
+        assert!(
+            other_references("k.yaml", only_resources, OCI)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn build_renders_a_configmap() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("kustomization.yaml"),
+            "resources:\n- cm.yaml\n",
+        )
+        .unwrap();
+        let cm =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ocitool-test\ndata:\n  k: v\n";
+        std::fs::write(dir.path().join("cm.yaml"), cm).unwrap();
+        let out = build(dir.path()).unwrap();
+        assert!(out.contains("kind: ConfigMap"), "{out}");
+        assert!(out.contains("name: ocitool-test"), "{out}");
+    }
+
+    #[test]
+    fn build_error_names_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("kustomization.yaml"),
+            "resources:\n- missing.yaml\n",
+        )
+        .unwrap();
+        let err = build(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
+        assert!(err.contains("missing.yaml"), "{err}");
+    }
+
+    // ---- property test -------------------------------------------------------------------
+
+    /// A generated kustomization: rendered with and without the creds entry, so the exact
+    /// expected text after removal is known.
+    #[derive(Debug, Clone)]
+    struct Kust {
+        others: Vec<(String, bool)>, // spelling, comment line before it
+        oci: String,
+        oci_at: usize,
+        oci_comment_before: bool,
+        oci_trailing_comment: bool,
+        indent: usize,
+        style: u8, // 0 block, 1 flow on one line, 2 flow over several lines
+        crlf: bool,
+        leading_marker: bool,
+        before_keys: bool,
+        after_keys: bool,
+        decoy: bool,
+        final_newline: bool,
+    }
+
+    impl Kust {
+        fn render(&self, with_oci: bool) -> String {
+            // (spelling, comment line before it, trailing comment, present in the text)
+            let mut items: Vec<(String, bool, bool, bool)> = self
+                .others
+                .iter()
+                .map(|(s, c)| (s.clone(), *c, false, true))
+                .collect();
+            let at = self.oci_at % (items.len() + 1);
+            let oci = self.oci.clone();
+            // Without the entry, the comment line before it stays where it was.
+            items.insert(
+                at,
+                (
+                    oci,
+                    self.oci_comment_before,
+                    self.oci_trailing_comment,
+                    with_oci,
+                ),
+            );
+            let mut lines: Vec<String> = Vec::new();
+            if self.leading_marker {
+                lines.push("---".into());
+            }
+            if self.before_keys {
+                lines.push("apiVersion: kustomize.config.k8s.io/v1beta1".into());
+                lines.push("kind: Kustomization # k".into());
+            }
+            if self.decoy {
+                lines.push("helm:".into());
+                lines.push("  resources:".into());
+                lines.push("  - oci-creds.yaml".into());
+            }
+            let pad = " ".repeat(self.indent);
+            let real: Vec<_> = items.iter().filter(|i| i.3).collect();
+            match self.style {
+                0 => {
+                    lines.push(
+                        if real.is_empty() {
+                            "resources: []"
+                        } else {
+                            "resources:"
+                        }
+                        .into(),
+                    );
+                    for (spelling, comment_before, trailing, present) in &items {
+                        if *comment_before {
+                            lines.push(format!(
+                                "{pad}# about {}",
+                                spelling.trim_matches(['\'', '"'])
+                            ));
+                        }
+                        if *present {
+                            let tail = if *trailing { "  # creds" } else { "" };
+                            lines.push(format!("{pad}- {spelling}{tail}"));
+                        }
+                    }
+                }
+                1 => {
+                    let joined: Vec<&str> = real.iter().map(|i| i.0.as_str()).collect();
+                    lines.push(format!("resources: [{}]", joined.join(", ")));
+                }
+                _ => {
+                    lines.push("resources: [".into());
+                    for (spelling, _, trailing, _) in &real {
+                        let tail = if *trailing { " # creds" } else { "" };
+                        lines.push(format!("  {spelling},{tail}"));
+                    }
+                    lines.push("]".into());
+                }
+            }
+            if self.after_keys {
+                lines.push("namespace: apps".into());
+                lines.push("namePrefix: p-  # prefix".into());
+            }
+            let eol = if self.crlf { "\r\n" } else { "\n" };
+            let mut text = lines.join(eol);
+            if self.final_newline {
+                text.push_str(eol);
+            }
+            text
+        }
+    }
+
+    fn spelling(name: &'static str) -> impl Strategy<Value = String> {
+        (any::<bool>(), 0..3u8).prop_map(move |(dot, quote)| {
+            let path = if dot {
+                format!("./{name}")
+            } else {
+                name.to_string()
+            };
+            match quote {
+                0 => path,
+                1 => format!("'{path}'"),
+                _ => format!("\"{path}\""),
+            }
+        })
+    }
+
+    fn kust() -> impl Strategy<Value = Kust> {
+        let other =
+            prop::sample::select(vec!["a.yaml", "base/", "../shared", "apps/b.yaml", "c.yml"])
+                .prop_flat_map(spelling);
+        let oci = prop::sample::select(vec![
+            "oci-creds.yaml".to_string(),
+            "./oci-creds.yaml".to_string(),
+            "'oci-creds.yaml'".to_string(),
+            "\"./oci-creds.yaml\"".to_string(),
+            ".//oci-creds.yaml".to_string(),
+            "sub/../oci-creds.yaml".to_string(),
+        ]);
+        (
+            prop::collection::vec((other, any::<bool>()), 0..5),
+            oci,
+            0..6usize,
+            any::<[bool; 2]>(),
+            prop::sample::select(vec![0usize, 2]),
+            0..3u8,
+            any::<[bool; 6]>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(others, oci, oci_at, [cb, tc], indent, style, flags, crlf)| {
+                    let others = if style == 0 {
+                        others
+                    } else {
+                        others.into_iter().map(|(s, _)| (s, false)).collect()
+                    };
+                    Kust {
+                        others,
+                        oci,
+                        oci_at,
+                        oci_comment_before: cb && style == 0,
+                        oci_trailing_comment: tc && style != 1,
+                        indent,
+                        style,
+                        crlf,
+                        leading_marker: flags[0],
+                        before_keys: flags[1],
+                        after_keys: flags[2],
+                        decoy: flags[3],
+                        final_newline: flags[4] || flags[5],
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn remove_and_add_round_trip(k in kust()) {
+            let text = k.render(true);
+            let out = remove_resource("k.yaml", &text, OCI).unwrap().expect("entry to remove");
+            // Exact text: every other line, comment and ending is untouched.
+            prop_assert_eq!(&out, &k.render(false), "input:\n{}", text);
+            // Parsed value: the original minus that one entry.
+            let mut expected: Value = serde_yaml::from_str(&text).unwrap();
+            expected["resources"]
+                .as_sequence_mut()
+                .unwrap()
+                .retain(|e| !entry_matches(e.as_str().unwrap(), OCI));
+            prop_assert_eq!(serde_yaml::from_str::<Value>(&out).unwrap(), expected);
+            // Removing twice is a no-op; adding back re-contains the entry.
+            prop_assert_eq!(remove_resource("k.yaml", &out, OCI).unwrap(), None);
+            let back = add_resource("k.yaml", &out, OCI).unwrap().expect("entry to add");
+            let entries = resources("k.yaml", &back).unwrap();
+            prop_assert!(entries.iter().any(|e| entry_matches(e, OCI)));
+            prop_assert_eq!(add_resource("k.yaml", &back, OCI).unwrap(), None);
+            prop_assert_eq!(back.ends_with('\n'), text.ends_with('\n'));
+            prop_assert_eq!(back.contains("\r\n"), k.crlf);
+        }
+    }
 }
