@@ -913,6 +913,21 @@ mod tests {
     }
 
     #[test]
+    fn key_spellings_and_multiline_flow() {
+        assert_eq!(
+            removed("\"resources\" :\n- oci-creds.yaml\n- a\n"),
+            "\"resources\" :\n- a\n"
+        );
+        assert_eq!(
+            added("resources: [\n  a.yaml,  # a\n  b.yaml  # b\n]\n"),
+            "resources: [\n  a.yaml,  # a\n  b.yaml, oci-creds.yaml  # b\n]\n"
+        );
+        // Both documents lose the entry; `...` and `---` markers survive.
+        let text = "resources:\n- oci-creds.yaml\n...\n---\nresources: [oci-creds.yaml]\n";
+        assert_eq!(removed(text), "resources: []\n...\n---\nresources: []\n");
+    }
+
+    #[test]
     fn add_quotes_names_that_need_it() {
         let text = "resources:\n- a.yaml\n";
         let out = add_resource("k.yaml", text, "x: y.yaml").unwrap().unwrap();
