@@ -304,20 +304,17 @@ fn write_block(out: &mut String, value: &Value, indent: usize) -> Result<()> {
 
 /// What follows `key:`: a scalar on the same line, a collection on the next lines.
 fn write_nested(out: &mut String, value: &Value, indent: usize) -> Result<()> {
-    match value {
-        Value::Mapping(m) if !m.is_empty() => {
-            out.push('\n');
-            write_block(out, value, indent + 2)
-        }
-        Value::Sequence(s) if !s.is_empty() => {
-            out.push('\n');
-            write_block(out, value, indent + 2)
-        }
-        other => {
-            out.push_str(&format!(" {}\n", scalar(other)?));
-            Ok(())
-        }
+    let is_block = match value {
+        Value::Mapping(m) => !m.is_empty(),
+        Value::Sequence(s) => !s.is_empty(),
+        _ => false,
+    };
+    if is_block {
+        out.push('\n');
+        return write_block(out, value, indent + 2);
     }
+    out.push_str(&format!(" {}\n", scalar(value)?));
+    Ok(())
 }
 
 /// One scalar (or empty collection) as a single line of YAML, quoted only where YAML needs it.
