@@ -59,9 +59,12 @@ impl NamespacePattern {
         &self.source
     }
 
-    /// True when the pattern is a plain namespace name (no regex metacharacters).
+    /// True when the pattern is a plain namespace name (DNS-label characters only), which can only
+    /// ever match itself. `-` is literal outside a character class in both engines.
     pub fn is_literal(&self) -> bool {
-        regex::escape(&self.source) == self.source
+        self.source
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
     }
 
     /// Reflector's test: `Regex.Match(value, pattern)` succeeds and `match.Value.Length == value.Length`.
@@ -477,6 +480,23 @@ mod tests {
         ];
         for (pattern, ns, want) in table {
             assert_eq!(list_matches(pattern, ns), want, "{pattern} vs {ns}");
+        }
+    }
+
+    #[test]
+    fn literal_patterns_are_plain_names() {
+        for (p, want) in [
+            ("team-a", true),
+            ("billing", true),
+            ("team-.*", false),
+            ("a|b", false),
+            ("^a$", false),
+        ] {
+            assert_eq!(
+                NamespacePattern::parse(p).unwrap().is_literal(),
+                want,
+                "{p}"
+            );
         }
     }
 

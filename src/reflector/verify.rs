@@ -14,6 +14,7 @@ use regex::Regex;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::LazyLock;
 
 /// Namespace the Reflector HelmRelease installs into.
 pub const REFLECTOR_NAMESPACE: &str = "reflector-system";
@@ -488,18 +489,23 @@ pub fn summarise_logs(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Serilog's `[{Level:u3}]` marker for warning and worse, and what follows it.
+static SERILOG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\[(WRN|ERR|FTL)\]\s+(.*)$").expect("static regex"));
+/// MEL simple console header (`warn: Category[0]`), optionally after a timestamp.
+static MEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[0-9][0-9:.TZ+\- ]*\s)?(warn|fail|crit):\s+(.*)$").expect("static regex")
+});
+
 /// `LEVEL message` for a warning-or-worse line, without timestamp; `next` completes MEL's two-line form.
 fn log_entry(line: &str, next: Option<&str>) -> Option<String> {
     if line.trim_start().starts_with('{') {
         return json_log_entry(line);
     }
-    let serilog = Regex::new(r"\[(WRN|ERR|FTL)\]\s+(.*)$").expect("static regex");
-    if let Some(c) = serilog.captures(line) {
+    if let Some(c) = SERILOG.captures(line) {
         return Some(format!("{} {}", &c[1], squash(&c[2])));
     }
-    let mel =
-        Regex::new(r"^(?:[0-9][0-9:.TZ+\- ]*\s)?(warn|fail|crit):\s+(.*)$").expect("static regex");
-    let c = mel.captures(line.trim_start())?;
+    let c = MEL.captures(line.trim_start())?;
     let level = level_code(&c[1])?;
     let mut message = squash(&c[2]);
     if let Some(body) = next.filter(|n| n.starts_with(char::is_whitespace) && !n.trim().is_empty())
@@ -664,6 +670,24 @@ mod tests {
         };
         let report = verify(&missing).unwrap();
         assert!(messages(&report, REFLECTOR_NAMESPACE, Severity::Error)[0].contains("HelmRelease"));
+    }
+
+    #[test]
+    fn a_mirror_the_source_no_longer_selects_is_a_warning() {
+        let mut source = doc(SOURCE);
+        let lists = "billing,payments,search,team-a";
+        source["metadata"]["annotations"][AUTO_NAMESPACES] = Value::from(lists);
+        let report = verify(&ClusterSnapshot {
+            source: Some(source),
+            ..healthy()
+        })
+        .unwrap();
+        let warned = messages(&report, "team-b", Severity::Warning);
+        assert!(
+            warned.len() == 1 && warned[0].contains("no longer selects"),
+            "{report}"
+        );
+        assert!(report.is_healthy());
     }
 
     #[test]
