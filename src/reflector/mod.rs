@@ -6,6 +6,7 @@
 
 pub mod model;
 pub mod render;
+pub mod verify;
 
 /// Annotation prefix Reflector watches (`Annotations.Prefix` in Reflector's source).
 pub const PREFIX: &str = "reflector.v1.k8s.emberstack.com";
