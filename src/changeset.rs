@@ -50,13 +50,22 @@ pub struct Changeset {
 impl Changeset {
     /// A changeset over the repository at `root`, which must be an existing directory.
     pub fn new(root: &Path) -> Result<Self> {
-        let root = root
-            .canonicalize()
-            .with_context(|| format!("repository {} does not exist; pass --repo DIR", root.display()))?;
+        let root = root.canonicalize().with_context(|| {
+            format!(
+                "repository {} does not exist; pass --repo DIR",
+                root.display()
+            )
+        })?;
         if !root.is_dir() {
-            bail!("repository {} is not a directory; pass --repo DIR", root.display());
+            bail!(
+                "repository {} is not a directory; pass --repo DIR",
+                root.display()
+            );
         }
-        Ok(Changeset { root, log: Vec::new() })
+        Ok(Changeset {
+            root,
+            log: Vec::new(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -71,7 +80,9 @@ impl Changeset {
                 Component::Normal(part) => parts.push(part.to_str().context("path is not UTF-8")?),
                 Component::CurDir => {}
                 Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                    bail!("{rel}: paths must stay inside the repository (no `..`, no absolute paths)")
+                    bail!(
+                        "{rel}: paths must stay inside the repository (no `..`, no absolute paths)"
+                    )
                 }
             }
         }
@@ -89,7 +100,9 @@ impl Changeset {
         while !existing.exists() {
             existing = existing.parent().unwrap_or(&self.root);
         }
-        let real = existing.canonicalize().with_context(|| format!("cannot resolve {rel}"))?;
+        let real = existing
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {rel}"))?;
         if !real.starts_with(&self.root) {
             bail!("{rel}: resolves outside the repository through a symlink; refusing to touch it");
         }
@@ -143,15 +156,24 @@ impl Changeset {
     /// Every file under directory `dir` (repo-relative, "" for the root) as the changeset sees the
     /// tree: on disk, plus staged creations, minus staged deletions. Sorted.
     pub fn files_under(&self, dir: &str) -> Result<Vec<String>> {
-        let prefix = if dir.is_empty() { String::new() } else { format!("{}/", self.normalize(dir)?) };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.normalize(dir)?)
+        };
         let base = self.root.join(&prefix);
         let mut files = std::collections::BTreeSet::new();
         if base.is_dir() {
-            let walker = walkdir::WalkDir::new(&base).follow_links(false).sort_by_file_name();
+            let walker = walkdir::WalkDir::new(&base)
+                .follow_links(false)
+                .sort_by_file_name();
             for entry in walker.into_iter().filter_entry(|e| e.file_name() != ".git") {
                 let entry = entry.with_context(|| format!("cannot list {}", base.display()))?;
                 if entry.file_type().is_file() {
-                    let rel = entry.path().strip_prefix(&self.root).expect("walk stays under root");
+                    let rel = entry
+                        .path()
+                        .strip_prefix(&self.root)
+                        .expect("walk stays under root");
                     files.insert(rel.to_string_lossy().into_owned());
                 }
             }
@@ -193,7 +215,11 @@ impl Changeset {
                 Op::Delete => None,
             };
             if before != after {
-                changes.push(Change { path: path.to_string(), before, after });
+                changes.push(Change {
+                    path: path.to_string(),
+                    before,
+                    after,
+                });
             }
         }
         Ok(changes)
@@ -206,7 +232,10 @@ impl Changeset {
     }
 
     /// [`Self::apply`], calling `before_each` before every file operation (tests inject failures).
-    pub fn apply_with(&self, before_each: &mut dyn FnMut(&Change) -> Result<()>) -> Result<Vec<Change>> {
+    pub fn apply_with(
+        &self,
+        before_each: &mut dyn FnMut(&Change) -> Result<()>,
+    ) -> Result<Vec<Change>> {
         let mut changes = self.changes()?;
         changes.sort_by_key(|c| (c.after.is_none(), c.path.clone()));
         let mut done: Vec<&Change> = Vec::new();
@@ -216,9 +245,15 @@ impl Changeset {
                 let restore_errors = self.restore(&done);
                 let mut message = format!("applying {} failed: {err:#}", change.path);
                 if restore_errors.is_empty() {
-                    message.push_str(&format!("\nrolled back {} already-applied change(s); the repository is unchanged", done.len()));
+                    message.push_str(&format!(
+                        "\nrolled back {} already-applied change(s); the repository is unchanged",
+                        done.len()
+                    ));
                 } else {
-                    message.push_str(&format!("\nrollback FAILED for: {}; restore them from git", restore_errors.join(", ")));
+                    message.push_str(&format!(
+                        "\nrollback FAILED for: {}; restore them from git",
+                        restore_errors.join(", ")
+                    ));
                 }
                 bail!("{}", crate::redact::redact(&message));
             }
@@ -231,7 +266,9 @@ impl Changeset {
         let path = self.resolve(&change.path)?;
         match &change.after {
             Some(text) => write_atomically(&path, text),
-            None => fs::remove_file(&path).with_context(|| format!("cannot delete {}", change.path)),
+            None => {
+                fs::remove_file(&path).with_context(|| format!("cannot delete {}", change.path))
+            }
         }
     }
 
@@ -239,7 +276,11 @@ impl Changeset {
     fn restore(&self, done: &[&Change]) -> Vec<String> {
         let mut failed = Vec::new();
         for change in done.iter().rev() {
-            let undo = Change { path: change.path.clone(), before: change.after.clone(), after: change.before.clone() };
+            let undo = Change {
+                path: change.path.clone(),
+                before: change.after.clone(),
+                after: change.before.clone(),
+            };
             if self.apply_one(&undo).is_err() {
                 failed.push(change.path.clone());
             }
@@ -251,13 +292,35 @@ impl Changeset {
     pub fn diff(&self) -> Result<String> {
         let mut out = String::new();
         for change in self.changes()? {
-            let show = |text: &Option<String>| text.as_deref().map(crate::redact::mask_secret_yaml).unwrap_or_default();
+            let show = |text: &Option<String>| {
+                text.as_deref()
+                    .map(crate::redact::mask_secret_yaml)
+                    .unwrap_or_default()
+            };
             let (before, after) = (show(&change.before), show(&change.after));
-            let old_name = if change.before.is_some() { format!("a/{}", change.path) } else { "/dev/null".into() };
-            let new_name = if change.after.is_some() { format!("b/{}", change.path) } else { "/dev/null".into() };
+            let old_name = if change.before.is_some() {
+                format!("a/{}", change.path)
+            } else {
+                "/dev/null".into()
+            };
+            let new_name = if change.after.is_some() {
+                format!("b/{}", change.path)
+            } else {
+                "/dev/null".into()
+            };
             let diff = similar::TextDiff::from_lines(&before, &after);
-            out.push_str(&format!("diff --ocitool a/{0} b/{0} ({1})\n", change.path, change.kind()));
-            out.push_str(&diff.unified_diff().context_radius(3).header(&old_name, &new_name).to_string());
+            out.push_str(&format!(
+                "diff --ocitool a/{0} b/{0} ({1})\n",
+                change.path,
+                change.kind()
+            ));
+            out.push_str(
+                &diff
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&old_name, &new_name)
+                    .to_string(),
+            );
         }
         Ok(out)
     }
@@ -279,7 +342,8 @@ fn write_atomically(path: &Path, text: &str) -> Result<()> {
         Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
     };
     fs::set_permissions(temp.path(), permissions)?;
-    temp.persist(path).with_context(|| format!("cannot replace {}", path.display()))?;
+    temp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
     fs::File::open(dir).and_then(|d| d.sync_all()).ok();
     Ok(())
 }
@@ -292,7 +356,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("a.yaml"), "a: 1\n").unwrap();
         fs::create_dir(dir.path().join("svc")).unwrap();
-        fs::write(dir.path().join("svc/oci-creds.yaml"), "kind: Secret\nstringData:\n  password: pw-in-diff-1\n").unwrap();
+        fs::write(
+            dir.path().join("svc/oci-creds.yaml"),
+            "kind: Secret\nstringData:\n  password: pw-in-diff-1\n",
+        )
+        .unwrap();
         let cs = Changeset::new(dir.path()).unwrap();
         (dir, cs)
     }
@@ -306,11 +374,20 @@ mod tests {
         assert_eq!(cs.read("a.yaml").unwrap().as_deref(), Some("a: 2\n"));
         assert_eq!(cs.read("svc/oci-creds.yaml").unwrap(), None);
         assert_eq!(cs.files_under("").unwrap(), vec!["a.yaml", "new/b.yaml"]);
-        assert_eq!(fs::read_to_string(dir.path().join("a.yaml")).unwrap(), "a: 1\n");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("a.yaml")).unwrap(),
+            "a: 1\n"
+        );
         cs.apply().unwrap();
-        assert_eq!(fs::read_to_string(dir.path().join("a.yaml")).unwrap(), "a: 2\n");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("a.yaml")).unwrap(),
+            "a: 2\n"
+        );
         assert!(!dir.path().join("svc/oci-creds.yaml").exists());
-        assert_eq!(fs::read_to_string(dir.path().join("new/b.yaml")).unwrap(), "b: 1\n");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("new/b.yaml")).unwrap(),
+            "b: 1\n"
+        );
     }
 
     #[test]
@@ -323,12 +400,22 @@ mod tests {
         let err = cs
             .apply_with(&mut |_| {
                 calls += 1;
-                if calls == 3 { bail!("disk full") } else { Ok(()) }
+                if calls == 3 {
+                    bail!("disk full")
+                } else {
+                    Ok(())
+                }
             })
             .unwrap_err()
             .to_string();
-        assert!(err.contains("disk full") && err.contains("rolled back 2"), "{err}");
-        assert_eq!(fs::read_to_string(dir.path().join("a.yaml")).unwrap(), "a: 1\n");
+        assert!(
+            err.contains("disk full") && err.contains("rolled back 2"),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("a.yaml")).unwrap(),
+            "a: 1\n"
+        );
         assert!(!dir.path().join("c.yaml").exists());
         assert!(dir.path().join("svc/oci-creds.yaml").exists());
     }

@@ -55,7 +55,11 @@ fn overlays_root(customer: Option<&str>) -> String {
 }
 
 fn subdirs(cs: &Changeset, rel: &str) -> Vec<String> {
-    let dir = if rel.is_empty() { cs.root().to_path_buf() } else { cs.root().join(rel) };
+    let dir = if rel.is_empty() {
+        cs.root().to_path_buf()
+    } else {
+        cs.root().join(rel)
+    };
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -70,7 +74,10 @@ fn subdirs(cs: &Changeset, rel: &str) -> Vec<String> {
 
 /// Customers of a multi-customer repo: top-level directories with `applications/overlays`.
 pub fn customers(cs: &Changeset) -> Vec<String> {
-    subdirs(cs, "").into_iter().filter(|c| cs.root().join(overlays_root(Some(c))).is_dir()).collect()
+    subdirs(cs, "")
+        .into_iter()
+        .filter(|c| cs.root().join(overlays_root(Some(c))).is_dir())
+        .collect()
 }
 
 /// Every cluster overlay of `customer`; with no customer, those of a single-customer repo plus
@@ -81,13 +88,19 @@ pub fn overlays(cs: &Changeset, customer: Option<&str>) -> Result<Vec<Overlay>> 
             require_customer(cs, c)?;
             vec![Some(c.to_string())]
         }
-        None => std::iter::once(None).chain(customers(cs).into_iter().map(Some)).collect(),
+        None => std::iter::once(None)
+            .chain(customers(cs).into_iter().map(Some))
+            .collect(),
     };
     let mut all = Vec::new();
     for owner in owners {
         let root = overlays_root(owner.as_deref());
         for cluster in subdirs(cs, &root) {
-            all.push(Overlay { customer: owner.clone(), path: format!("{root}/{cluster}"), cluster });
+            all.push(Overlay {
+                customer: owner.clone(),
+                path: format!("{root}/{cluster}"),
+                cluster,
+            });
         }
     }
     Ok(all)
@@ -101,14 +114,21 @@ fn require_customer(cs: &Changeset, customer: &str) -> Result<()> {
     bail!(
         "unknown customer `{customer}`: {} has no {customer}/{OVERLAYS}/ (customers here: {})",
         cs.root().display(),
-        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
     )
 }
 
 /// The overlay of one cluster, or an error listing the clusters there are.
 pub fn overlay(cs: &Changeset, customer: Option<&str>, cluster: &str) -> Result<Overlay> {
     let candidates = overlays(cs, customer)?;
-    let scope: Vec<&Overlay> = candidates.iter().filter(|o| o.customer.as_deref() == customer).collect();
+    let scope: Vec<&Overlay> = candidates
+        .iter()
+        .filter(|o| o.customer.as_deref() == customer)
+        .collect();
     if let Some(found) = scope.iter().find(|o| o.cluster == cluster) {
         return Ok((*found).clone());
     }
@@ -116,8 +136,16 @@ pub fn overlay(cs: &Changeset, customer: Option<&str>, cluster: &str) -> Result<
     let where_ = overlays_root(customer);
     bail!(
         "unknown cluster `{cluster}`: there is no {where_}/{cluster}/ (clusters there: {}){}",
-        if known.is_empty() { "none".to_string() } else { known.join(", ") },
-        if customer.is_none() { "; in a multi-customer repo pass --set customer=<name>" } else { "" }
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        },
+        if customer.is_none() {
+            "; in a multi-customer repo pass --set customer=<name>"
+        } else {
+            ""
+        }
     )
 }
 
@@ -193,14 +221,18 @@ pub fn index(cs: &Changeset, overlay: &Overlay) -> Result<OverlayIndex> {
         if KUSTOMIZATION_FILES.contains(&name) {
             idx.kustomizations.push(KustomizationFile {
                 dir: parent_dir(&path).to_string(),
-                namespace: docs.first().and_then(|d| manifest::str_at(d, &["namespace"])).map(String::from),
+                namespace: docs
+                    .first()
+                    .and_then(|d| manifest::str_at(d, &["namespace"]))
+                    .map(String::from),
                 resources: kustomize::resources(&path, &text)?,
                 path,
                 text,
             });
             continue;
         }
-        idx.flux_kustomizations.extend(docs.iter().filter_map(|d| flux_kustomization(&path, d)));
+        idx.flux_kustomizations
+            .extend(docs.iter().filter_map(|d| flux_kustomization(&path, d)));
         idx.documents.insert(path, docs);
     }
     Ok(idx)
@@ -227,7 +259,11 @@ impl OverlayIndex {
     pub fn referencing(&self, file: &str) -> Vec<&KustomizationFile> {
         self.kustomizations
             .iter()
-            .filter(|k| k.resources.iter().any(|e| normalize_path(&format!("{}/{e}", k.dir)) == file))
+            .filter(|k| {
+                k.resources
+                    .iter()
+                    .any(|e| normalize_path(&format!("{}/{e}", k.dir)) == file)
+            })
             .collect()
     }
 
@@ -240,7 +276,9 @@ impl OverlayIndex {
     pub fn flux_kustomization_for(&self, dir: &str) -> Option<&FluxKustomization> {
         self.flux_kustomizations
             .iter()
-            .filter(|f| !f.path.is_empty() && (dir == f.path || dir.starts_with(&format!("{}/", f.path))))
+            .filter(|f| {
+                !f.path.is_empty() && (dir == f.path || dir.starts_with(&format!("{}/", f.path)))
+            })
             .max_by_key(|f| f.path.len())
     }
 
@@ -267,9 +305,12 @@ impl OverlayIndex {
     /// True when the overlay deploys Reflector: a Flux Kustomization applying
     /// `…/managed-services/reflector`, or a HelmRelease named `reflector` among its files.
     pub fn deploys_reflector(&self) -> bool {
-        self.flux_kustomizations.iter().any(|f| f.path.ends_with("managed-services/reflector"))
+        self.flux_kustomizations
+            .iter()
+            .any(|f| f.path.ends_with("managed-services/reflector"))
             || self.documents.values().flatten().any(|d| {
-                manifest::is(d, "helm.toolkit.fluxcd.io", "HelmRelease") && manifest::name(d) == Some("reflector")
+                manifest::is(d, "helm.toolkit.fluxcd.io", "HelmRelease")
+                    && manifest::name(d) == Some("reflector")
             })
     }
 }
@@ -317,6 +358,19 @@ pub struct CredFile {
     pub oci_registries: BTreeMap<String, String>,
 }
 
+impl CredFile {
+    /// How its kustomization's `resources:` entry names it: the path relative to that file's directory.
+    pub fn resource_entry(&self) -> Option<String> {
+        let kustomization_dir = parent_dir(self.kustomization.as_deref()?);
+        Some(
+            self.path
+                .strip_prefix(&format!("{kustomization_dir}/"))
+                .unwrap_or(&self.path)
+                .to_string(),
+        )
+    }
+}
+
 /// What a scan of one overlay found.
 #[derive(Debug, Clone)]
 pub struct Scan {
@@ -328,6 +382,15 @@ pub struct Scan {
     pub warnings: Vec<String>,
 }
 
+impl Scan {
+    /// The sorted, deduplicated namespaces of the per-service files.
+    pub fn namespaces(&self) -> Vec<String> {
+        let set: std::collections::BTreeSet<&str> =
+            self.files.iter().map(|f| f.namespace.as_str()).collect();
+        set.into_iter().map(String::from).collect()
+    }
+}
+
 /// Find every per-service credentials file of `overlay` and everything ocitool needs to know about it.
 pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
     let idx = index(cs, overlay)?;
@@ -335,7 +398,9 @@ pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
     let mut scan = Scan {
         overlay: overlay.clone(),
         files: Vec::new(),
-        source: cs.exists(&overlay.source_path())?.then(|| overlay.source_path()),
+        source: cs
+            .exists(&overlay.source_path())?
+            .then(|| overlay.source_path()),
         deploys_reflector: idx.deploys_reflector(),
         warnings: Vec::new(),
     };
@@ -361,12 +426,20 @@ pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
     Ok(scan)
 }
 
-fn cred_file(cs: &Changeset, idx: &OverlayIndex, path: &str, services_prefix: &str) -> Result<CredFile> {
+fn cred_file(
+    cs: &Changeset,
+    idx: &OverlayIndex,
+    path: &str,
+    services_prefix: &str,
+) -> Result<CredFile> {
     let text = cs.read(path)?.unwrap_or_default();
     let secret = secret::secret_document(path, &text)?;
     let meta = secret::meta(path, &secret)?;
     let dir = parent_dir(path).to_string();
-    let service = dir.strip_prefix(services_prefix).unwrap_or(&dir).to_string();
+    let service = dir
+        .strip_prefix(services_prefix)
+        .unwrap_or(&dir)
+        .to_string();
     refuse_other_references(idx, path, &service)?;
     let referencing = idx.referencing(path);
     let kustomization = referencing.first().map(|k| k.path.clone());
@@ -399,8 +472,12 @@ fn resolve_namespace(
     referencing: Option<&KustomizationFile>,
     meta: &secret::SecretMeta,
 ) -> Option<(String, NamespaceSource)> {
-    let flux = idx.flux_kustomization_for(dir).and_then(|f| f.target_namespace.clone());
-    let kustomization = referencing.or_else(|| idx.kustomization_in(dir)).and_then(|k| k.namespace.clone());
+    let flux = idx
+        .flux_kustomization_for(dir)
+        .and_then(|f| f.target_namespace.clone());
+    let kustomization = referencing
+        .or_else(|| idx.kustomization_in(dir))
+        .and_then(|k| k.namespace.clone());
     let secret = meta.namespace.clone().filter(|n| !n.starts_with("ENC["));
     [
         (flux, NamespaceSource::FluxTargetNamespace),
@@ -413,7 +490,9 @@ fn resolve_namespace(
 
 fn refuse_other_references(idx: &OverlayIndex, path: &str, service: &str) -> Result<()> {
     for k in &idx.kustomizations {
-        let Some(relative) = path.strip_prefix(&format!("{}/", k.dir)) else { continue };
+        let Some(relative) = path.strip_prefix(&format!("{}/", k.dir)) else {
+            continue;
+        };
         let others = kustomize::other_references(&k.path, &k.text, relative)?;
         if let Some(first) = others.first() {
             bail!(
@@ -441,8 +520,14 @@ mod tests {
 
     #[test]
     fn oci_hosts_come_from_oci_urls_only() {
-        assert_eq!(oci_host("oci://ghcr.io/acme/charts").as_deref(), Some("ghcr.io"));
-        assert_eq!(oci_host("oci://harbor.example:8443/x").as_deref(), Some("harbor.example:8443"));
+        assert_eq!(
+            oci_host("oci://ghcr.io/acme/charts").as_deref(),
+            Some("ghcr.io")
+        );
+        assert_eq!(
+            oci_host("oci://harbor.example:8443/x").as_deref(),
+            Some("harbor.example:8443")
+        );
         assert_eq!(oci_host("https://charts.example"), None);
     }
 }

@@ -189,6 +189,32 @@ pub struct SourceSpec {
 }
 
 impl SourceSpec {
+    pub fn new(name: &str, namespaces: Vec<String>, credentials: Credentials) -> Self {
+        SourceSpec {
+            name: name.to_string(),
+            namespaces,
+            credentials,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// This spec with the labels and extra annotations of `existing` (an earlier source).
+    pub fn keeping_metadata_of(mut self, existing: &SourceSpec) -> Self {
+        self.labels = existing.labels.clone();
+        self.annotations = existing.annotations.clone();
+        self
+    }
+
+    /// Equal in everything the Secret would say (credentials compared by value, not by origin).
+    pub fn says_the_same_as(&self, other: &SourceSpec) -> bool {
+        self.credentials.clone().with_origin("") == other.credentials.clone().with_origin("")
+            && self.name == other.name
+            && self.namespaces == other.namespaces
+            && self.labels == other.labels
+            && self.all_annotations() == other.all_annotations()
+    }
+
     /// The full annotation set: kept ones, overridden by the four Reflector annotations.
     pub fn all_annotations(&self) -> BTreeMap<String, String> {
         let mut all = self.annotations.clone();

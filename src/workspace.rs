@@ -18,11 +18,17 @@ use std::path::Path;
 pub struct Workspace {
     pub changes: Changeset,
     sops: Option<Sops>,
+    /// Units of work (clusters) that failed and were rolled back while the rest went on.
+    pub failures: Vec<String>,
 }
 
 impl Workspace {
     pub fn open(root: &Path) -> Result<Self> {
-        Ok(Workspace { changes: Changeset::new(root)?, sops: None })
+        Ok(Workspace {
+            changes: Changeset::new(root)?,
+            sops: None,
+            failures: Vec::new(),
+        })
     }
 
     /// sops, located on first use so that commands that never decrypt work without it.
@@ -34,22 +40,38 @@ impl Workspace {
     }
 
     fn content(&self, path: &str) -> Result<String> {
-        self.changes.read(path)?.with_context(|| format!("{path} does not exist"))
+        self.changes
+            .read(path)?
+            .with_context(|| format!("{path} does not exist"))
     }
 
     /// Decrypt and read every file's credentials, in parallel; the first failure names its file.
     /// Unencrypted files are read as they are (the scan has already reported them).
     pub fn credentials_of(&mut self, files: &[CredFile]) -> Result<Vec<Credentials>> {
-        let contents: Vec<(String, String)> =
-            files.iter().map(|f| Ok((f.path.clone(), self.content(&f.path)?))).collect::<Result<_>>()?;
-        let encrypted: Vec<(String, String)> =
-            files.iter().zip(&contents).filter(|(f, _)| f.encrypted).map(|(_, c)| c.clone()).collect();
+        let contents: Vec<(String, String)> = files
+            .iter()
+            .map(|f| Ok((f.path.clone(), self.content(&f.path)?)))
+            .collect::<Result<_>>()?;
+        let encrypted: Vec<(String, String)> = files
+            .iter()
+            .zip(&contents)
+            .filter(|(f, _)| f.encrypted)
+            .map(|(_, c)| c.clone())
+            .collect();
         let mut decrypted = self.sops()?.decrypt_all(&encrypted).into_iter();
         files
             .iter()
             .zip(contents)
             .map(|(file, (path, text))| {
-                let plaintext = if file.encrypted { decrypted.next().expect("one per file")?.expose().to_string() } else { text };
+                let plaintext = if file.encrypted {
+                    decrypted
+                        .next()
+                        .expect("one per file")?
+                        .expose()
+                        .to_string()
+                } else {
+                    text
+                };
                 read_file_credentials(file, &path, &plaintext)
             })
             .collect()
@@ -58,24 +80,25 @@ impl Workspace {
     /// The existing source Secret of `overlay`, decrypted, or None when there is none yet.
     pub fn source_of(&mut self, overlay: &Overlay) -> Result<Option<SourceSpec>> {
         let path = overlay.source_path();
-        let Some(text) = self.changes.read(&path)? else { return Ok(None) };
+        let Some(text) = self.changes.read(&path)? else {
+            return Ok(None);
+        };
         let plaintext = self.sops()?.decrypt(&path, &text)?;
-        secret::read_source(&path, plaintext.expose()).map(Some)
+        let mut spec = secret::read_source(&path, plaintext.expose())?;
+        // Named so that `--set prefer=source` can settle a conflict in the existing source's favour.
+        spec.credentials = spec.credentials.with_origin("source");
+        Ok(Some(spec))
     }
 
     /// Stage `spec` as the overlay's source Secret, encrypted. When an existing source already says
     /// exactly this, nothing is staged (sops ciphertext differs on every run, so rewriting would
     /// be a change with no meaning). Returns whether anything was staged.
     pub fn write_source(&mut self, overlay: &Overlay, spec: &SourceSpec) -> Result<bool> {
-        if let Some(existing) = self.source_of(overlay)? {
-            if existing.credentials.clone().with_origin("") == spec.credentials.clone().with_origin("")
-                && existing.namespaces == spec.namespaces
-                && existing.all_annotations() == spec.all_annotations()
-                && existing.labels == spec.labels
-                && existing.name == spec.name
-            {
-                return Ok(false);
-            }
+        if self
+            .source_of(overlay)?
+            .is_some_and(|existing| existing.says_the_same_as(spec))
+        {
+            return Ok(false);
         }
         let path = overlay.source_path();
         let ciphertext = secret::encrypt_source(self.sops()?, &path, spec)?;
@@ -85,15 +108,23 @@ impl Workspace {
 
     /// Remove `file_name`'s `resources:` entry from a kustomization; false when it was not listed.
     pub fn remove_resource(&mut self, kustomization: &str, file_name: &str) -> Result<bool> {
-        self.edit_kustomization(kustomization, |text| kustomize::remove_resource(kustomization, text, file_name))
+        self.edit_kustomization(kustomization, |text| {
+            kustomize::remove_resource(kustomization, text, file_name)
+        })
     }
 
     /// Add a `resources:` entry to a kustomization; false when it was already listed.
     pub fn add_resource(&mut self, kustomization: &str, file_name: &str) -> Result<bool> {
-        self.edit_kustomization(kustomization, |text| kustomize::add_resource(kustomization, text, file_name))
+        self.edit_kustomization(kustomization, |text| {
+            kustomize::add_resource(kustomization, text, file_name)
+        })
     }
 
-    fn edit_kustomization(&mut self, path: &str, edit: impl FnOnce(&str) -> Result<Option<String>>) -> Result<bool> {
+    fn edit_kustomization(
+        &mut self,
+        path: &str,
+        edit: impl FnOnce(&str) -> Result<Option<String>>,
+    ) -> Result<bool> {
         let text = self.content(path)?;
         match edit(&text)? {
             Some(edited) => {

@@ -1,1 +1,158 @@
-//! TODO
+//! The Rhai host: builds the engine ocitool scripts run in, runs or checks a script, and turns
+//! script errors into `file:line:column: message`.
+//!
+//! The API scripts see is registered here from [`api`] (plugin modules) and [`types`]
+//! (`CustomType` impls over the library's own types), so every capability is a library function
+//! first. [`reference`] renders `ocitool api` from the engine's own metadata, so the reference
+//! cannot drift from what is registered. Nothing here decides domain behaviour, and nothing here
+//! writes to the repository: scripts stage into the [`Workspace`]'s changeset and the CLI applies.
+
+pub mod api;
+pub mod reference;
+pub mod types;
+
+use crate::workspace::Workspace;
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+
+/// The repository handle scripts call `repo`: a shared, mutable [`Workspace`].
+#[derive(Clone, Debug)]
+pub struct Repo(pub Rc<RefCell<Workspace>>);
+
+/// Parameters given with `--set key=value`, as scripts see them in the constant map `params`.
+pub type Params = std::collections::BTreeMap<String, String>;
+
+/// Limits that stop a runaway script without getting in the way of a 1,000-cluster fleet.
+fn apply_limits(engine: &mut Engine) {
+    engine.set_max_operations(50_000_000);
+    engine.set_max_call_levels(64);
+    engine.set_max_expr_depths(64, 32);
+    engine.set_max_string_size(16 * 1024 * 1024);
+    engine.set_max_array_size(1_000_000);
+    engine.set_max_map_size(100_000);
+}
+
+/// An engine with ocitool's API registered, printing through `out` (stdout) and `err` (stderr)
+/// sinks, both redacted.
+pub fn engine(params: &Params) -> Engine {
+    let mut engine = Engine::new();
+    apply_limits(&mut engine);
+    engine.on_print(|text| println!("{}", crate::redact::redact(text)));
+    engine.on_debug(|text, source, pos| {
+        eprintln!(
+            "debug: {}:{}: {}",
+            source.unwrap_or("script"),
+            pos,
+            crate::redact::redact(text)
+        )
+    });
+    types::register(&mut engine);
+    api::register(&mut engine, params);
+    engine
+}
+
+/// A script failure, located in the script.
+#[derive(Debug)]
+pub struct ScriptError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.file, self.message),
+            (Some(l), None) => write!(f, "{}:{l}: {}", self.file, self.message),
+            _ => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+impl ScriptError {
+    fn from_rhai(file: &Path, err: &EvalAltResult) -> Self {
+        let inner = err.unwrap_inner();
+        let pos = if inner.position().is_none() {
+            err.position()
+        } else {
+            inner.position()
+        };
+        let mut message = match inner {
+            EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+            other => strip_position(&other.to_string()),
+        };
+        if let EvalAltResult::ErrorInFunctionCall(name, _, _, call) = err {
+            message.push_str(&format!(
+                "\n  (in function `{name}`, called at line {})",
+                call.line().unwrap_or(0)
+            ));
+        }
+        ScriptError {
+            file: file.display().to_string(),
+            line: pos.line(),
+            column: pos.position(),
+            message: crate::redact::redact(&message).into_owned(),
+        }
+    }
+}
+
+/// Rhai appends ` (line L, position P)` to messages; we print the location up front instead.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" (line ") {
+        Some(at) if message.ends_with(')') => message[..at].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+/// Compile `script` without running it.
+pub fn check(script: &Path) -> Result<(), ScriptError> {
+    let engine = engine(&Params::new());
+    compile(&engine, script).map(|_| ())
+}
+
+fn compile(engine: &Engine, script: &Path) -> Result<rhai::AST, ScriptError> {
+    engine
+        .compile_file(script.to_path_buf())
+        .map_err(|e| match *e {
+            EvalAltResult::ErrorSystem(_, ref cause) => ScriptError {
+                file: script.display().to_string(),
+                line: None,
+                column: None,
+                message: format!("cannot read the script: {cause}"),
+            },
+            ref other => ScriptError::from_rhai(script, other),
+        })
+}
+
+/// Run `script` against `workspace` with `params` in scope (`repo`, `params`, `DRY_RUN`).
+pub fn run(
+    script: &Path,
+    workspace: Rc<RefCell<Workspace>>,
+    params: &Params,
+    dry_run: bool,
+) -> Result<(), ScriptError> {
+    let engine = engine(params);
+    let ast = compile(&engine, script)?;
+    let mut scope = Scope::new();
+    let param_map: Map = params
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
+        .collect();
+    scope.push_constant("repo", Repo(workspace));
+    scope.push_constant("params", param_map);
+    scope.push_constant("DRY_RUN", dry_run);
+    engine
+        .run_ast_with_scope(&mut scope, &ast)
+        .map_err(|e| ScriptError::from_rhai(script, &e))
+}
+
+/// Convert a library error into a Rhai runtime error; Rhai fills in the call site's position.
+pub(crate) fn runtime_error(err: anyhow::Error) -> Box<EvalAltResult> {
+    let message = crate::redact::redact(&format!("{err:#}")).into_owned();
+    Box::new(EvalAltResult::ErrorRuntime(message.into(), Position::NONE))
+}

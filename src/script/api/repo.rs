@@ -1,0 +1,178 @@
+//! `repo` methods: navigating the fleet, reading and staging changes.
+
+use rhai::plugin::*;
+
+#[export_module]
+pub mod repo_api {
+    use crate::changeset::Mark;
+    use crate::creds::Credentials;
+    use crate::repo::{self, CredFile, Overlay, Scan};
+    use crate::script::Repo;
+    use crate::script::api::{ScriptResult, items, strings};
+    use crate::script::runtime_error;
+    use crate::secret::SourceSpec;
+    use rhai::{Array, Dynamic};
+
+    fn none_if_empty(customer: &str) -> Option<&str> {
+        Some(customer).filter(|c| !c.is_empty())
+    }
+
+    /// The overlay of `cluster` for `customer` ("" in a single-customer repo); an error lists the clusters there are.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn overlay(repo: &mut Repo, customer: &str, cluster: &str) -> ScriptResult<Overlay> {
+        repo::overlay(&repo.0.borrow().changes, none_if_empty(customer), cluster)
+            .map_err(runtime_error)
+    }
+
+    /// Every cluster overlay of `customer`; with "" every overlay of the repo (all customers).
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn overlays(repo: &mut Repo, customer: &str) -> ScriptResult<Array> {
+        let found = repo::overlays(&repo.0.borrow().changes, none_if_empty(customer))
+            .map_err(runtime_error)?;
+        Ok(found.into_iter().map(Dynamic::from).collect())
+    }
+
+    /// Scan an overlay: every per-service `oci-creds.yaml`, its namespace and references, the existing source.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn scan(repo: &mut Repo, overlay: Overlay) -> ScriptResult<Scan> {
+        repo.0.borrow().scan(&overlay).map_err(runtime_error)
+    }
+
+    /// Decrypt (in parallel) and read the credentials of an array of CredFile; one Credentials per file.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn credentials(repo: &mut Repo, files: Array) -> ScriptResult<Array> {
+        let files: Vec<CredFile> = items(&files, "CredFile")?;
+        let creds = repo
+            .0
+            .borrow_mut()
+            .credentials_of(&files)
+            .map_err(runtime_error)?;
+        Ok(creds.into_iter().map(Dynamic::from).collect())
+    }
+
+    /// The overlay's existing source Secret, decrypted (a SourceSpec), or () when there is none.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn source(repo: &mut Repo, overlay: Overlay) -> ScriptResult<Dynamic> {
+        let spec = repo
+            .0
+            .borrow_mut()
+            .source_of(&overlay)
+            .map_err(runtime_error)?;
+        Ok(spec.map(Dynamic::from).unwrap_or(Dynamic::UNIT))
+    }
+
+    /// Encrypt `spec` with sops and stage it as the overlay's source; false (nothing staged) when the existing source already says exactly this.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn write_source(repo: &mut Repo, overlay: Overlay, spec: SourceSpec) -> ScriptResult<bool> {
+        repo.0
+            .borrow_mut()
+            .write_source(&overlay, &spec)
+            .map_err(runtime_error)
+    }
+
+    /// Stage removing the `resources:` entry for `file` from a kustomization file, keeping its formatting; false when not listed.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn remove_resource(repo: &mut Repo, kustomization: &str, file: &str) -> ScriptResult<bool> {
+        repo.0
+            .borrow_mut()
+            .remove_resource(kustomization, file)
+            .map_err(runtime_error)
+    }
+
+    /// Stage adding a `resources:` entry for `file` to a kustomization file, keeping its formatting; false when already listed.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn add_resource(repo: &mut Repo, kustomization: &str, file: &str) -> ScriptResult<bool> {
+        repo.0
+            .borrow_mut()
+            .add_resource(kustomization, file)
+            .map_err(runtime_error)
+    }
+
+    /// Content of a repo-relative file as staged so far, or () when it does not exist.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn read(repo: &mut Repo, path: &str) -> ScriptResult<Dynamic> {
+        let text = repo.0.borrow().changes.read(path).map_err(runtime_error)?;
+        Ok(text.map(Dynamic::from).unwrap_or(Dynamic::UNIT))
+    }
+
+    /// Whether a repo-relative file exists (staged view).
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn exists(repo: &mut Repo, path: &str) -> ScriptResult<bool> {
+        repo.0.borrow().changes.exists(path).map_err(runtime_error)
+    }
+
+    /// Stage writing `text` to a repo-relative file (never for secrets: use write_source).
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn write(repo: &mut Repo, path: &str, text: &str) -> ScriptResult<()> {
+        repo.0
+            .borrow_mut()
+            .changes
+            .write(path, text)
+            .map_err(runtime_error)
+    }
+
+    /// Stage deleting a repo-relative file; an error when it does not exist.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn delete(repo: &mut Repo, path: &str) -> ScriptResult<()> {
+        repo.0
+            .borrow_mut()
+            .changes
+            .delete(path)
+            .map_err(runtime_error)
+    }
+
+    /// A mark in the staged changes, to undo one cluster's work with `rollback` when it fails.
+    #[rhai_fn(global, pure)]
+    pub fn mark(repo: &mut Repo) -> Mark {
+        repo.0.borrow().changes.mark()
+    }
+
+    /// Forget every change staged since `mark`.
+    #[rhai_fn(global, pure)]
+    pub fn rollback(repo: &mut Repo, mark: Mark) {
+        repo.0.borrow_mut().changes.rollback(mark)
+    }
+
+    /// Record that one unit of work (a cluster) failed after rolling it back: the run goes on, its
+    /// other changes are applied, and ocitool exits 1.
+    #[rhai_fn(global, pure)]
+    pub fn record_failure(repo: &mut Repo, unit: &str, message: &str) {
+        let line = format!("{unit}: {}", crate::redact::redact(message));
+        eprintln!("error: {line}");
+        repo.0.borrow_mut().failures.push(line);
+    }
+
+    /// The staged net changes so far: an array of maps `#{path, kind}` (kind: create, modify, delete).
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn changes(repo: &mut Repo) -> ScriptResult<Array> {
+        let changes = repo.0.borrow().changes.changes().map_err(runtime_error)?;
+        Ok(changes
+            .into_iter()
+            .map(|c| {
+                let mut map = rhai::Map::new();
+                map.insert("path".into(), c.path.clone().into());
+                map.insert("kind".into(), c.kind().into());
+                Dynamic::from_map(map)
+            })
+            .collect())
+    }
+
+    /// A source Secret named `name` for `namespaces` (sorted and deduplicated) carrying `credentials`.
+    #[rhai_fn(global, return_raw)]
+    pub fn source_spec(
+        name: &str,
+        namespaces: Array,
+        credentials: Credentials,
+    ) -> ScriptResult<SourceSpec> {
+        let mut namespaces = strings(&namespaces, "namespaces")?;
+        namespaces.sort();
+        namespaces.dedup();
+        Ok(SourceSpec::new(name, namespaces, credentials))
+    }
+
+    /// `spec` keeping the labels and extra annotations of an existing source (the Reflector annotations are always recomputed).
+    #[rhai_fn(global)]
+    pub fn keep_metadata(spec: SourceSpec, existing: SourceSpec) -> SourceSpec {
+        spec.keeping_metadata_of(&existing)
+    }
+}

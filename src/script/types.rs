@@ -1,0 +1,158 @@
+//! The library's types as Rhai sees them: names, read-only properties and doc comments.
+//!
+//! `CustomType` is implemented here, not in the domain modules, so those stay free of Rhai. Only
+//! read access is offered; every change goes through the `repo` functions in [`super::api`].
+//! [`Credentials`] shows registries and fingerprints only: no property reveals a secret.
+
+use super::Repo;
+use crate::changeset::Mark;
+use crate::creds::{Credentials, Merged};
+use crate::repo::{CredFile, Overlay, Scan};
+use crate::secret::SourceSpec;
+use rhai::{Array, CustomType, Dynamic, Engine, TypeBuilder};
+
+pub fn register(engine: &mut Engine) {
+    engine
+        .build_type::<Repo>()
+        .build_type::<Overlay>()
+        .build_type::<CredFile>()
+        .build_type::<Scan>()
+        .build_type::<Credentials>()
+        .build_type::<Merged>()
+        .build_type::<SourceSpec>()
+        .build_type::<Mark>();
+}
+
+fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Array {
+    items.into_iter().map(|s| Dynamic::from(s.into())).collect()
+}
+
+fn optional(value: Option<String>) -> Dynamic {
+    value.map(Dynamic::from).unwrap_or(Dynamic::UNIT)
+}
+
+impl CustomType for Repo {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Repo")
+            .with_comments(&["/// The repository the script runs against (`repo` in scope). Reads see staged changes; writes are staged and applied by the host at the end."])
+            .with_get("root", |r: &mut Repo| r.0.borrow().changes.root().display().to_string())
+            .and_comments(&["/// Absolute path of the repository root."]);
+    }
+}
+
+impl CustomType for Overlay {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Overlay")
+            .with_comments(&["/// One cluster's overlay: `[<customer>/]applications/overlays/<cluster>`."])
+            .with_get("customer", |o: &mut Overlay| o.customer.clone().unwrap_or_default())
+            .and_comments(&["/// Customer name, or \"\" in a single-customer repo."])
+            .with_get("cluster", |o: &mut Overlay| o.cluster.clone())
+            .and_comments(&["/// Cluster name (the overlay directory's name)."])
+            .with_get("path", |o: &mut Overlay| o.path.clone())
+            .and_comments(&["/// Repo-relative path of the overlay directory."])
+            .with_get("label", |o: &mut Overlay| o.label())
+            .and_comments(&["/// `customer/cluster` (or `cluster`), for messages."])
+            .with_get("source_path", |o: &mut Overlay| o.source_path())
+            .and_comments(&["/// Repo-relative path of the consolidated source Secret, `<overlay>/flux-system/oci-creds.yaml`."])
+            .on_print(|o: &mut Overlay| o.label());
+    }
+}
+
+impl CustomType for CredFile {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("CredFile")
+            .with_comments(&["/// A per-service `oci-creds.yaml`: where it is, what it declares, which namespace it serves."])
+            .with_get("service", |f: &mut CredFile| f.service.clone())
+            .and_comments(&["/// Service directory under `services/`."])
+            .with_get("path", |f: &mut CredFile| f.path.clone())
+            .and_comments(&["/// Repo-relative path of the file."])
+            .with_get("dir", |f: &mut CredFile| f.dir.clone())
+            .and_comments(&["/// Repo-relative service directory."])
+            .with_get("secret_name", |f: &mut CredFile| f.secret_name.clone())
+            .and_comments(&["/// `metadata.name` of the Secret."])
+            .with_get("secret_type", |f: &mut CredFile| f.secret_type.clone())
+            .and_comments(&["/// `type` of the Secret (Opaque when absent)."])
+            .with_get("encrypted", |f: &mut CredFile| f.encrypted)
+            .and_comments(&["/// Whether the file is sops-encrypted."])
+            .with_get("namespace", |f: &mut CredFile| f.namespace.clone())
+            .and_comments(&["/// The namespace Flux deploys the service to (targetNamespace > kustomization namespace > Secret namespace)."])
+            .with_get("namespace_source", |f: &mut CredFile| f.namespace_source.describe().to_string())
+            .and_comments(&["/// Where the namespace came from."])
+            .with_get("kustomization", |f: &mut CredFile| optional(f.kustomization.clone()))
+            .and_comments(&["/// Repo-relative kustomization file listing it under `resources:`, or () when none does."])
+            .with_get("resource_entry", |f: &mut CredFile| optional(f.resource_entry()))
+            .and_comments(&["/// The file's path relative to that kustomization's directory (what `remove_resource` takes), or ()."])
+            .on_print(|f: &mut CredFile| format!("{} ({})", f.path, f.namespace));
+    }
+}
+
+impl CustomType for Scan {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Scan")
+            .with_comments(&["/// What `repo.scan(overlay)` found in one overlay."])
+            .with_get("overlay", |s: &mut Scan| s.overlay.clone())
+            .and_comments(&["/// The overlay scanned."])
+            .with_get("files", |s: &mut Scan| s.files.iter().cloned().map(Dynamic::from).collect::<Array>())
+            .and_comments(&["/// Every per-service credentials file (array of CredFile)."])
+            .with_get("namespaces", |s: &mut Scan| strings(s.namespaces()))
+            .and_comments(&["/// The sorted, deduplicated namespaces of those files."])
+            .with_get("source", |s: &mut Scan| optional(s.source.clone()))
+            .and_comments(&["/// Path of the existing consolidated source, or () when there is none."])
+            .with_get("deploys_reflector", |s: &mut Scan| s.deploys_reflector)
+            .and_comments(&["/// Whether the overlay deploys Reflector (a Flux Kustomization of `managed-services/reflector` or a HelmRelease `reflector`)."])
+            .with_get("warnings", |s: &mut Scan| strings(s.warnings.clone()))
+            .and_comments(&["/// Findings worth telling the user (unreferenced or unencrypted files)."]);
+    }
+}
+
+impl CustomType for Credentials {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Credentials")
+            .with_comments(&["/// Decrypted registry credentials. Opaque: prints as registries and fingerprints, never as values."])
+            .with_get("registries", |c: &mut Credentials| strings(c.registries()))
+            .and_comments(&["/// Registry hosts, sorted."])
+            .with_get("origin", |c: &mut Credentials| c.origin().to_string())
+            .and_comments(&["/// Where they came from (a service, a file)."])
+            .with_fn("fingerprint", |c: &mut Credentials, registry: &str| optional(c.fingerprint(registry)))
+            .and_comments(&["/// `sha256:` + 12 hex digits identifying one registry's credentials, or () when absent."])
+            .with_fn("carries", |c: &mut Credentials, fingerprint: &str| c.carries(fingerprint))
+            .and_comments(&["/// Whether any registry has credentials with this fingerprint."])
+            .on_print(|c: &mut Credentials| c.to_string())
+            .on_debug(|c: &mut Credentials| format!("{c:?}"));
+    }
+}
+
+impl CustomType for Merged {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Merged")
+            .with_comments(&["/// The result of `merge_credentials`: the merged Credentials and the conflicts `prefer` settled."])
+            .with_get("credentials", |m: &mut Merged| m.credentials.clone())
+            .and_comments(&["/// The merged credentials."])
+            .with_get("resolved", |m: &mut Merged| {
+                strings(m.resolved.iter().map(|(c, winner)| format!("{c} -> kept {winner}")))
+            })
+            .and_comments(&["/// One line per settled conflict: registry, holders with fingerprints, and the winner."]);
+    }
+}
+
+impl CustomType for SourceSpec {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("SourceSpec")
+            .with_comments(&["/// The consolidated source Secret: name, Reflector namespaces, credentials, kept labels and annotations."])
+            .with_get("name", |s: &mut SourceSpec| s.name.clone())
+            .and_comments(&["/// Secret name (in flux-system)."])
+            .with_get("namespaces", |s: &mut SourceSpec| strings(s.namespaces.clone()))
+            .and_comments(&["/// Namespaces Reflector may and will mirror into (both annotation lists)."])
+            .with_get("credentials", |s: &mut SourceSpec| s.credentials.clone())
+            .and_comments(&["/// The credentials it carries."])
+            .on_print(|s: &mut SourceSpec| format!("{}/{} {}", crate::secret::SOURCE_NAMESPACE, s.name, s.credentials));
+    }
+}
+
+impl CustomType for Mark {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Mark").with_comments(&[
+            "/// A point in the staged changes to roll back to with `repo.rollback(mark)`.",
+        ]);
+    }
+}

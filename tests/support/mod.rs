@@ -1,0 +1,219 @@
+//! A small fluent helper for integration tests: a scratch copy of the bundled example fleet, the
+//! real `ocitool` binary run against it, and assertions on its output, files and secrets.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub const EXAMPLE_FLEET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet");
+
+/// Every plaintext password of the bundled example (ocitool::fleetgen::FleetSpec::example()).
+pub fn example_passwords() -> Vec<String> {
+    ocitool::fleetgen::FleetSpec::example().passwords()
+}
+
+/// A scratch fleet repository in a temporary directory.
+pub struct Fleet {
+    dir: tempfile::TempDir,
+    key_file: PathBuf,
+}
+
+impl Fleet {
+    /// A copy of `examples/fleet`.
+    pub fn example() -> Fleet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_tree(Path::new(EXAMPLE_FLEET), dir.path());
+        let key_file = dir.path().join("demo-keys/all.agekey");
+        Fleet { dir, key_file }
+    }
+
+    /// A generated fleet (see ocitool::fleetgen).
+    pub fn generated(spec: &ocitool::fleetgen::FleetSpec) -> Fleet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let generated = ocitool::fleetgen::generate(dir.path(), spec).expect("generate fleet");
+        Fleet { dir, key_file: generated.key_file }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn key_file(&self) -> &Path {
+        &self.key_file
+    }
+
+    /// `ocitool ARGS…` against this fleet (`--repo` is added for `run`).
+    pub fn ocitool(&self) -> Cmd {
+        Cmd::new(self.path()).env("SOPS_AGE_KEY_FILE", self.key_file.to_str().unwrap())
+    }
+
+    /// `ocitool run scripts/<script> --repo <fleet>`.
+    pub fn run(&self, script: &str) -> Cmd {
+        let script = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+        self.ocitool().args(&["run", &script, "--repo", self.path().to_str().unwrap()])
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.path().join(rel).exists()
+    }
+
+    /// Every file and its bytes: compare two snapshots to prove a tree is untouched.
+    pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        for entry in walkdir::WalkDir::new(self.path()).into_iter().flatten() {
+            if entry.file_type().is_file() {
+                let rel = entry.path().strip_prefix(self.path()).unwrap().to_string_lossy().into_owned();
+                files.insert(rel, std::fs::read(entry.path()).unwrap());
+            }
+        }
+        files
+    }
+
+    /// Files named `name` anywhere in the fleet, repo-relative, sorted.
+    pub fn find(&self, name: &str) -> Vec<String> {
+        self.snapshot().into_keys().filter(|p| p.rsplit('/').next() == Some(name)).collect()
+    }
+
+    /// Decrypt a repo-relative file with the fleet's key (the real sops).
+    pub fn decrypt(&self, rel: &str) -> String {
+        let out = Command::new(ocitool::tools::find(ocitool::tools::SOPS).unwrap())
+            .args(["decrypt", rel])
+            .current_dir(self.path())
+            .env("SOPS_AGE_KEY_FILE", &self.key_file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "sops decrypt {rel}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Panics if any file (other than the demo keys) contains one of `secrets` in plaintext.
+    pub fn assert_no_plaintext(&self, secrets: &[String]) {
+        for (path, bytes) in self.snapshot() {
+            let text = String::from_utf8_lossy(&bytes);
+            for secret in secrets {
+                assert!(!text.contains(secret.as_str()), "plaintext secret found in {path}");
+            }
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from).into_iter().flatten() {
+        let rel = entry.path().strip_prefix(from).unwrap();
+        let target = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A command line for the real binary.
+pub struct Cmd {
+    command: Command,
+    stdin: Option<String>,
+}
+
+impl Cmd {
+    pub fn new(cwd: &Path) -> Cmd {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ocitool"));
+        command.current_dir(cwd);
+        Cmd { command, stdin: None }
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Cmd {
+        self.command.args(args);
+        self
+    }
+
+    /// `--set key=value`
+    pub fn set(self, key: &str, value: &str) -> Cmd {
+        self.args(&["--set", &format!("{key}={value}")])
+    }
+
+    pub fn dry_run(self) -> Cmd {
+        self.args(&["--dry-run"])
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Cmd {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn stdin(mut self, text: &str) -> Cmd {
+        self.stdin = Some(text.to_string());
+        self
+    }
+
+    pub fn output(mut self) -> Output {
+        use std::io::Write;
+        self.command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.command.spawn().expect("spawn ocitool");
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(text) = self.stdin.take() {
+            stdin.write_all(text.as_bytes()).unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Run and expect exit 0.
+    pub fn succeeds(self) -> Output {
+        self.output().code(0)
+    }
+
+    /// Run and expect exit `code`.
+    pub fn fails(self, code: i32) -> Output {
+        self.output().code(code)
+    }
+}
+
+/// What a run printed.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn code(self, expected: i32) -> Output {
+        assert_eq!(self.code, expected, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn stdout_has(self, needle: &str) -> Output {
+        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn stderr_has(self, needle: &str) -> Output {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n--- stderr\n{}", self.stderr);
+        self
+    }
+
+    /// Panics if stdout or stderr contains any of `secrets`.
+    pub fn leaks_none(self, secrets: &[String]) -> Output {
+        for secret in secrets {
+            assert!(!self.stdout.contains(secret.as_str()) && !self.stderr.contains(secret.as_str()), "output leaks a secret");
+        }
+        self
+    }
+}
