@@ -204,107 +204,24 @@ impl fmt::Debug for AgeKey {
 }
 
 /// The bundled example's services: (directory, namespace, via, form, spelling, uses ghcr.io too).
+#[rustfmt::skip] // a table reads better one service per line
 const EXAMPLE_SERVICES: [(&str, &str, NamespaceVia, SecretForm, ResourceSpelling, bool); 12] = {
     use NamespaceVia::*;
     use ResourceSpelling::*;
     use SecretForm::*;
     [
-        (
-            "cert-manager",
-            "cert-manager",
-            FluxTargetNamespace,
-            DockerConfigData,
-            Plain,
-            false,
-        ),
-        (
-            "metallb",
-            "metallb-system",
-            FluxTargetNamespace,
-            DockerConfigStringData,
-            DotSlash,
-            false,
-        ),
-        (
-            "kyverno",
-            "kyverno",
-            FluxTargetNamespace,
-            DockerConfigData,
-            SingleQuoted,
-            false,
-        ),
-        (
-            "istio",
-            "istio-system",
-            FluxTargetNamespace,
-            DockerConfigStringData,
-            DoubleQuoted,
-            false,
-        ),
-        (
-            "headlamp",
-            "headlamp",
-            SecretMetadata,
-            DockerConfigData,
-            Flow,
-            false,
-        ),
-        (
-            "rbac-manager",
-            "rbac-system",
-            KustomizationNamespace,
-            DockerConfigStringData,
-            Plain,
-            false,
-        ),
-        (
-            "vsphere-csi",
-            "vmware-system-csi",
-            FluxTargetNamespace,
-            DockerConfigData,
-            DotSlash,
-            false,
-        ),
-        (
-            "kube-prometheus-stack",
-            "observability",
-            FluxTargetNamespace,
-            DockerConfigStringData,
-            Plain,
-            true,
-        ),
-        (
-            "loki",
-            "observability",
-            FluxTargetNamespace,
-            DockerConfigData,
-            SingleQuoted,
-            true,
-        ),
-        (
-            "opentelemetry-kube-stack",
-            "observability",
-            FluxTargetNamespace,
-            DockerConfigStringData,
-            DoubleQuoted,
-            false,
-        ),
-        (
-            "postgres-operator",
-            "postgres-operator",
-            FluxTargetNamespace,
-            DockerConfigData,
-            Plain,
-            false,
-        ),
-        (
-            "keycloak",
-            "keycloak",
-            FluxTargetNamespace,
-            BasicAuth,
-            DotSlash,
-            false,
-        ),
+        ("cert-manager",             "cert-manager",      FluxTargetNamespace,    DockerConfigData,       Plain,        false),
+        ("metallb",                  "metallb-system",    FluxTargetNamespace,    DockerConfigStringData, DotSlash,     false),
+        ("kyverno",                  "kyverno",           FluxTargetNamespace,    DockerConfigData,       SingleQuoted, false),
+        ("istio",                    "istio-system",      FluxTargetNamespace,    DockerConfigStringData, DoubleQuoted, false),
+        ("headlamp",                 "headlamp",          SecretMetadata,         DockerConfigData,       Flow,         false),
+        ("rbac-manager",             "rbac-system",       KustomizationNamespace, DockerConfigStringData, Plain,        false),
+        ("vsphere-csi",              "vmware-system-csi", FluxTargetNamespace,    DockerConfigData,       DotSlash,     false),
+        ("kube-prometheus-stack",    "observability",     FluxTargetNamespace,    DockerConfigStringData, Plain,        true),
+        ("loki",                     "observability",     FluxTargetNamespace,    DockerConfigData,       SingleQuoted, true),
+        ("opentelemetry-kube-stack", "observability",     FluxTargetNamespace,    DockerConfigStringData, DoubleQuoted, false),
+        ("postgres-operator",        "postgres-operator", FluxTargetNamespace,    DockerConfigData,       Plain,        false),
+        ("keycloak",                 "keycloak",          FluxTargetNamespace,    BasicAuth,              DotSlash,     false),
     ]
 };
 
@@ -1108,6 +1025,522 @@ fn secret_values(service: &ServiceSpec) -> (&'static str, &'static str, Mapping)
             values.insert("username".into(), registry.username.as_str().into());
             values.insert("password".into(), registry.password.as_str().into());
             ("Opaque", "stringData", values)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    fn service(
+        name: &str,
+        via: NamespaceVia,
+        form: SecretForm,
+        spelling: ResourceSpelling,
+    ) -> ServiceSpec {
+        ServiceSpec {
+            name: name.into(),
+            namespace: format!("{name}-ns"),
+            via,
+            form,
+            registries: vec![Registry::new(
+                "harbor.t.example",
+                "robot$t+flux",
+                "pw-harbor-7Kq2",
+            )],
+            spelling,
+            encrypted: true,
+            crlf: false,
+        }
+    }
+
+    /// Two clusters (with and without customer) covering every via, form and spelling, CRLF,
+    /// two registries, and one deliberately unencrypted service.
+    fn small_spec() -> FleetSpec {
+        use NamespaceVia::*;
+        use ResourceSpelling::*;
+        use SecretForm::*;
+        let mut multi = service("multi", FluxTargetNamespace, DockerConfigData, Plain);
+        multi
+            .registries
+            .push(Registry::new("ghcr.io", "bot", "pw-ghcr-'quote\"d: x"));
+        let mut crlf = service(
+            "crlf",
+            KustomizationNamespace,
+            DockerConfigStringData,
+            DoubleQuoted,
+        );
+        crlf.crlf = true;
+        let mut plain = service(
+            "plain",
+            FluxTargetNamespace,
+            DockerConfigStringData,
+            SingleQuoted,
+        );
+        plain.encrypted = false;
+        plain.registries = vec![Registry::new(
+            "r.t.example",
+            "u",
+            "pw-unencrypted-on-purpose",
+        )];
+        let mut dev_basic = service("basic", SecretMetadata, BasicAuth, Flow);
+        dev_basic.registries[0].password = "pw-dev-harbor-3Hx8".into();
+        FleetSpec {
+            clusters: vec![
+                ClusterSpec {
+                    customer: Some("acme".into()),
+                    name: "prod".into(),
+                    deploys_reflector: true,
+                    services: vec![
+                        multi,
+                        crlf,
+                        service("basic", SecretMetadata, BasicAuth, Flow),
+                        service("dotted", FluxTargetNamespace, DockerConfigData, DotSlash),
+                    ],
+                },
+                ClusterSpec {
+                    customer: None,
+                    name: "dev".into(),
+                    deploys_reflector: false,
+                    services: vec![dev_basic, plain],
+                },
+            ],
+        }
+    }
+
+    /// Run sops decrypt with exactly `key_file` as the only age identity source: the user's own
+    /// keys (~/.config/sops/age, SOPS_AGE_KEY) must not make a routing test pass by accident.
+    fn decrypt_with(root: &Path, key_file: &Path, path: &str) -> Result<String> {
+        let empty_home = tempfile::tempdir()?;
+        let output = Command::new(tools::find(tools::SOPS)?)
+            .args(["decrypt", path])
+            .current_dir(root)
+            .env("SOPS_AGE_KEY_FILE", key_file)
+            .env_remove("SOPS_AGE_KEY")
+            .env_remove("SOPS_AGE_KEY_CMD")
+            .env_remove("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+            .env("HOME", empty_home.path())
+            .env("XDG_CONFIG_HOME", empty_home.path())
+            .stdin(Stdio::null())
+            .output()?;
+        ensure!(output.status.success(), "sops decrypt {path} failed");
+        Ok(String::from_utf8(output.stdout)?)
+    }
+
+    fn yaml(text: &str) -> Value {
+        serde_yaml::from_str(text).expect("valid YAML")
+    }
+
+    /// Every file under `root`, repo-relative, sorted.
+    fn files_under(root: &Path) -> Vec<String> {
+        let mut paths: Vec<String> = walkdir::WalkDir::new(root)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                e.path()
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    fn services(spec: &FleetSpec) -> impl Iterator<Item = (&ClusterSpec, &ServiceSpec)> {
+        spec.clusters
+            .iter()
+            .flat_map(|c| c.services.iter().map(move |s| (c, s)))
+    }
+
+    fn generated(spec: &FleetSpec) -> (tempfile::TempDir, GeneratedFleet) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("fleet");
+        let fleet = generate(&root, spec).unwrap();
+        (dir, fleet)
+    }
+
+    #[test]
+    fn secrets_are_encrypted_and_decrypt_to_the_spec() {
+        let spec = small_spec();
+        let (dir, fleet) = generated(&spec);
+        let root = dir.path().join("fleet");
+        for (cluster, svc) in services(&spec) {
+            let path = cluster.creds_path(svc);
+            let text = std::fs::read_to_string(root.join(&path)).unwrap();
+            let expected = yaml(&secret_manifest(svc));
+            if !svc.encrypted {
+                assert!(!crate::sops::is_encrypted(&text), "{path}");
+                assert_eq!(yaml(&text), expected, "{path}");
+                continue;
+            }
+            assert!(crate::sops::is_encrypted(&text), "{path} has no sops.mac");
+            let doc = yaml(&text);
+            let section = if svc.form == SecretForm::DockerConfigData {
+                "data"
+            } else {
+                "stringData"
+            };
+            let values = doc[section]
+                .as_mapping()
+                .unwrap_or_else(|| panic!("{path}: no {section}"));
+            for (key, value) in values {
+                let v = value.as_str().unwrap_or_default();
+                assert!(
+                    v.starts_with("ENC[AES256_GCM,"),
+                    "{path}: {key:?} is not encrypted"
+                );
+            }
+            assert_eq!(
+                doc["metadata"]["name"], "oci-creds",
+                "metadata stays readable"
+            );
+            let plain = decrypt_with(&root, &fleet.key_file, &path).unwrap();
+            assert_eq!(yaml(&plain), expected, "{path}");
+            // ocitool's own reader agrees: the right registries and users.
+            let creds =
+                crate::secret::read_credentials(&path, &plain, Some(&svc.registries[0].host))
+                    .unwrap();
+            for r in &svc.registries {
+                assert_eq!(creds.get(&r.host).unwrap().username(), r.username);
+            }
+        }
+    }
+
+    #[test]
+    fn no_plaintext_credential_reaches_disk() {
+        let spec = small_spec();
+        let (dir, _) = generated(&spec);
+        let needles = spec.secret_needles();
+        assert!(needles.iter().any(|n| n == "pw-harbor-7Kq2"));
+        assert!(!needles.iter().any(|n| n == "pw-unencrypted-on-purpose"));
+        let mut haystack = String::new();
+        for path in files_under(dir.path()) {
+            let text = std::fs::read_to_string(dir.path().join(&path)).unwrap();
+            for needle in &needles {
+                assert!(!text.contains(needle.as_str()), "{path} leaks a credential");
+            }
+            haystack += &text;
+        }
+        // The search does find plaintext: the service marked unencrypted is on disk as written.
+        assert!(haystack.contains("pw-unencrypted-on-purpose"));
+    }
+
+    #[test]
+    fn each_cluster_is_encrypted_for_its_own_key_only() {
+        let spec = small_spec();
+        let (dir, fleet) = generated(&spec);
+        let root = dir.path().join("fleet");
+        let prod = &spec.clusters[0];
+        let dev = &spec.clusters[1];
+        let prod_key = &fleet.cluster_key_files[&prod.overlay_path()];
+        let dev_key = &fleet.cluster_key_files[&dev.overlay_path()];
+        let prod_file = prod.creds_path(&prod.services[0]);
+        let dev_file = dev.creds_path(&dev.services[0]);
+        assert!(decrypt_with(&root, prod_key, &prod_file).is_ok());
+        assert!(
+            decrypt_with(&root, dev_key, &prod_file).is_err(),
+            "dev's key opens prod"
+        );
+        assert!(decrypt_with(&root, dev_key, &dev_file).is_ok());
+        assert!(
+            decrypt_with(&root, prod_key, &dev_file).is_err(),
+            "prod's key opens dev"
+        );
+        let sops_yaml = std::fs::read_to_string(root.join(".sops.yaml")).unwrap();
+        assert!(sops_yaml.contains(r"path_regex: '^acme/applications/overlays/prod/.*\.yaml$'"));
+        assert!(sops_yaml.contains(r"path_regex: '^applications/overlays/dev/.*\.yaml$'"));
+        for key_file in [prod_key, dev_key, &fleet.key_file] {
+            let text = std::fs::read_to_string(key_file).unwrap();
+            assert!(text.starts_with(&format!("{DEMO_KEY_WARNING}\n")));
+        }
+    }
+
+    #[test]
+    fn every_service_and_overlay_builds_with_kustomize() {
+        let spec = small_spec();
+        let (dir, _) = generated(&spec);
+        let root = dir.path().join("fleet");
+        assert_eq!(files_under(&root), file_list(&spec));
+        let mut dirs: Vec<String> = spec
+            .clusters
+            .iter()
+            .map(ClusterSpec::overlay_path)
+            .collect();
+        dirs.extend(
+            services(&spec).map(|(c, s)| format!("{}/services/{}", c.overlay_path(), s.name)),
+        );
+        for dir in dirs {
+            let output = tools::command(tools::KUBECTL)
+                .unwrap()
+                .args(["kustomize", &dir])
+                .current_dir(&root)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "kubectl kustomize {dir}: {stderr}");
+            assert!(!output.stdout.is_empty(), "{dir} built nothing");
+        }
+    }
+
+    #[test]
+    fn namespace_is_declared_exactly_where_via_says() {
+        use NamespaceVia::*;
+        for via in [FluxTargetNamespace, KustomizationNamespace, SecretMetadata] {
+            let svc = service(
+                "svc",
+                via,
+                SecretForm::DockerConfigData,
+                ResourceSpelling::Plain,
+            );
+            let flux = yaml(&flux_kustomization("o", &svc));
+            let kust = yaml(&service_kustomization(&svc));
+            let secret = yaml(&secret_manifest(&svc));
+            let ns = Value::from("svc-ns");
+            assert_eq!(
+                flux["spec"].get("targetNamespace") == Some(&ns),
+                via == FluxTargetNamespace
+            );
+            assert_eq!(
+                kust.get("namespace") == Some(&ns),
+                via == KustomizationNamespace
+            );
+            assert_eq!(
+                secret["metadata"].get("namespace") == Some(&ns),
+                via == SecretMetadata
+            );
+            assert!(
+                yaml(&helm_repository(&svc))["metadata"]
+                    .get("namespace")
+                    .is_none()
+            );
+            assert_eq!(flux["spec"]["decryption"]["secretRef"]["name"], "sops-age");
+        }
+    }
+
+    #[test]
+    fn resource_spellings_and_line_endings() {
+        let expected = [
+            (ResourceSpelling::Plain, "  - oci-creds.yaml\n"),
+            (ResourceSpelling::DotSlash, "  - ./oci-creds.yaml\n"),
+            (ResourceSpelling::SingleQuoted, "  - 'oci-creds.yaml'\n"),
+            (ResourceSpelling::DoubleQuoted, "  - \"oci-creds.yaml\"\n"),
+            (
+                ResourceSpelling::Flow,
+                "resources: [helmrepository.yaml, helmrelease.yaml, ./oci-creds.yaml]\n",
+            ),
+        ];
+        for (spelling, line) in expected {
+            let svc = service(
+                "s",
+                NamespaceVia::FluxTargetNamespace,
+                SecretForm::BasicAuth,
+                spelling,
+            );
+            let text = service_kustomization(&svc);
+            assert!(text.contains(line), "{spelling:?}: {text}");
+            let resources = yaml(&text)["resources"].clone();
+            assert_eq!(resources.as_sequence().unwrap().len(), 3, "{spelling:?}");
+        }
+        let mut svc = service(
+            "s",
+            NamespaceVia::FluxTargetNamespace,
+            SecretForm::BasicAuth,
+            ResourceSpelling::Plain,
+        );
+        svc.crlf = true;
+        let cluster = ClusterSpec {
+            customer: None,
+            name: "c".into(),
+            services: vec![],
+            deploys_reflector: false,
+        };
+        let files = service_files(&cluster, &svc);
+        let kust = files
+            .iter()
+            .find(|f| f.path.ends_with("s/kustomization.yaml"))
+            .unwrap();
+        assert_eq!(
+            kust.text.matches("\r\n").count(),
+            kust.text.matches('\n').count()
+        );
+    }
+
+    #[test]
+    fn secret_forms_carry_the_registries() {
+        let mut svc = service(
+            "s",
+            NamespaceVia::FluxTargetNamespace,
+            SecretForm::DockerConfigData,
+            ResourceSpelling::Plain,
+        );
+        svc.registries.push(Registry::new("ghcr.io", "bot", "pw-2"));
+        for form in [
+            SecretForm::DockerConfigData,
+            SecretForm::DockerConfigStringData,
+        ] {
+            svc.form = form;
+            let creds = crate::secret::read_credentials("s", &secret_manifest(&svc), None).unwrap();
+            assert_eq!(creds.registries(), vec!["ghcr.io", "harbor.t.example"]);
+            assert_eq!(yaml(&secret_manifest(&svc))["type"], DOCKERCONFIGJSON_TYPE);
+        }
+        let basic = service(
+            "s",
+            NamespaceVia::FluxTargetNamespace,
+            SecretForm::BasicAuth,
+            ResourceSpelling::Plain,
+        );
+        let doc = yaml(&secret_manifest(&basic));
+        assert_eq!(doc["type"], "Opaque");
+        assert_eq!(doc["stringData"]["password"], "pw-harbor-7Kq2");
+    }
+
+    #[test]
+    fn invalid_specs_are_refused_before_anything_is_written() {
+        let bad = |edit: fn(&mut FleetSpec)| {
+            let mut spec = small_spec();
+            edit(&mut spec);
+            spec.validate().unwrap_err().to_string()
+        };
+        assert!(bad(|s| s.clusters[0].name = "../x".into()).contains("DNS-1123"));
+        assert!(
+            bad(|s| s.clusters[0].services[2]
+                .registries
+                .push(Registry::new("a.b", "u", "p")))
+            .contains("exactly one")
+        );
+        assert!(bad(|s| s.clusters[0].services[0].registries.clear()).contains("no registries"));
+        assert!(bad(|s| s.clusters[1].services[1].name = "basic".into()).contains("duplicated"));
+        assert!(
+            bad(|s| s.clusters[0].services[0].registries[0].password = "a\nb".into())
+                .contains("multi-line")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = small_spec();
+        spec.clusters[0].name = "Prod".into();
+        assert!(generate(dir.path(), &spec).is_err());
+        assert!(files_under(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn refuses_a_non_empty_root_and_regeneration_keeps_keys() {
+        let spec = FleetSpec::synthetic(1, 1);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mine.txt"), "x").unwrap();
+        assert!(
+            generate(dir.path(), &spec)
+                .unwrap_err()
+                .to_string()
+                .contains("not empty")
+        );
+        assert!(
+            regenerate(dir.path(), &spec)
+                .unwrap_err()
+                .to_string()
+                .contains("refusing")
+        );
+        assert_eq!(files_under(dir.path()), vec!["mine.txt"]);
+
+        let root = dir.path().join("fleet");
+        let first = generate(&root, &spec).unwrap();
+        let key_before = std::fs::read_to_string(&first.key_file).unwrap();
+        let second = regenerate(&root, &spec).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&second.key_file).unwrap(),
+            key_before
+        );
+        assert_eq!(files_under(&root), file_list(&spec));
+        let cluster = &spec.clusters[0];
+        assert!(
+            decrypt_with(
+                &root,
+                &second.key_file,
+                &cluster.creds_path(&cluster.services[0])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn example_spec_has_the_promised_mix() {
+        let spec = FleetSpec::example();
+        spec.validate().unwrap();
+        assert_eq!(spec.clusters.len(), 2);
+        let prod = &spec.clusters[0];
+        assert_eq!(prod.overlay_path(), "acme/applications/overlays/prod");
+        assert_eq!(prod.services.len(), 12);
+        for spelling in ResourceSpelling::ALL {
+            assert!(
+                prod.services.iter().any(|s| s.spelling == spelling),
+                "{spelling:?}"
+            );
+        }
+        let count =
+            |f: &dyn Fn(&ServiceSpec) -> bool| prod.services.iter().filter(|s| f(s)).count();
+        assert_eq!(count(&|s| s.spelling == ResourceSpelling::Flow), 1);
+        assert_eq!(count(&|s| s.registries.len() == 2), 2);
+        assert_eq!(count(&|s| s.form == SecretForm::BasicAuth), 1);
+        assert!(count(&|s| s.form == SecretForm::DockerConfigData) > 1);
+        assert!(count(&|s| s.form == SecretForm::DockerConfigStringData) > 1);
+        let via = |name: &str| prod.services.iter().find(|s| s.name == name).unwrap().via;
+        assert_eq!(via("rbac-manager"), NamespaceVia::KustomizationNamespace);
+        assert_eq!(via("headlamp"), NamespaceVia::SecretMetadata);
+        assert_eq!(
+            spec.passwords(),
+            vec![
+                "demo-acme-dev-harbor-K3p8Wz6Tn1Hc",
+                "demo-acme-ghcr-Z4n8Bq5Wx2Rk",
+                "demo-acme-prod-harbor-Q7x9Lm2Vr4Tz"
+            ]
+        );
+    }
+
+    /// `examples/fleet` as committed is what `FleetSpec::example()` describes: same files, plain
+    /// files byte-identical (given the committed keys), Secrets decrypting to the expected content.
+    #[test]
+    fn checked_in_example_fleet_matches_the_spec() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fleet");
+        let spec = FleetSpec::example();
+        assert_eq!(
+            files_under(&root),
+            file_list(&spec),
+            "regenerate with `cargo run --example generate_fleet -- examples/fleet`"
+        );
+        let keys: Vec<AgeKey> = spec
+            .clusters
+            .iter()
+            .map(|c| {
+                parse_key_file(&std::fs::read_to_string(root.join(c.key_file())).unwrap()).unwrap()
+            })
+            .collect();
+        let all_keys = root.join(ALL_KEYS_FILE);
+        let planned = plan(&spec, &keys);
+        let secrets: Vec<&PlannedFile> = planned
+            .iter()
+            .filter(|f| f.disposition == Disposition::Encrypt)
+            .collect();
+        assert_eq!(secrets.len(), 24);
+        for file in planned
+            .iter()
+            .filter(|f| f.disposition == Disposition::Write)
+        {
+            let on_disk = std::fs::read_to_string(root.join(&file.path)).unwrap();
+            assert!(
+                on_disk == file.text,
+                "{} differs from what the spec renders",
+                file.path
+            );
+        }
+        let results: Vec<(&str, Result<String>)> = secrets
+            .par_iter()
+            .map(|f| (f.path.as_str(), decrypt_with(&root, &all_keys, &f.path)))
+            .collect();
+        for ((path, plain), file) in results.into_iter().zip(&secrets) {
+            assert_eq!(yaml(&plain.unwrap()), yaml(&file.text), "{path}");
         }
     }
 }
