@@ -57,11 +57,6 @@ fn parse_key_value(arg: &str) -> Result<(String, String), String> {
     if key.is_empty() {
         return Err(format!("`{arg}` has an empty key"));
     }
-    if key == "password" {
-        return Err("a password is never accepted on the command line (it would land in shell history and \
-                    process lists); put it in a file and pass --set password_file=PATH, or - for stdin"
-            .into());
-    }
     Ok((key.to_string(), value.to_string()))
 }
 
