@@ -104,6 +104,14 @@ fn run(
     params: Params,
     dry_run: bool,
 ) -> i32 {
+    // Checked here, not in the argument parser, because clap would echo the value in its error.
+    if params.contains_key("password") {
+        eprintln!(
+            "error: a password is never accepted on the command line (it would land in shell history and \
+             process lists); put it in a file and pass --set password_file=PATH, or --set password_file=- for stdin"
+        );
+        return EXIT_USAGE;
+    }
     if !script_path.is_file() {
         eprintln!("error: script {} not found", script_path.display());
         return EXIT_USAGE;
