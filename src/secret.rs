@@ -186,6 +186,9 @@ pub struct SourceSpec {
     /// Labels and annotations of an existing source to keep (the four Reflector keys are always set).
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    /// For a spec read from an existing Secret: every annotation exactly as found, so a source
+    /// missing a Reflector annotation is seen to differ from what ocitool would write.
+    pub found_annotations: Option<BTreeMap<String, String>>,
 }
 
 impl SourceSpec {
@@ -196,6 +199,7 @@ impl SourceSpec {
             credentials,
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
+            found_annotations: None,
         }
     }
 
@@ -206,13 +210,17 @@ impl SourceSpec {
         self
     }
 
-    /// Equal in everything the Secret would say (credentials compared by value, not by origin).
-    pub fn says_the_same_as(&self, other: &SourceSpec) -> bool {
-        self.credentials.clone().with_origin("") == other.credentials.clone().with_origin("")
-            && self.name == other.name
-            && self.namespaces == other.namespaces
-            && self.labels == other.labels
-            && self.all_annotations() == other.all_annotations()
+    /// True when this spec, read from an existing Secret, already says everything `desired`
+    /// would write (credentials compared by value, not by origin).
+    pub fn already_says(&self, desired: &SourceSpec) -> bool {
+        let annotations = self
+            .found_annotations
+            .clone()
+            .unwrap_or_else(|| self.all_annotations());
+        self.credentials.clone().with_origin("") == desired.credentials.clone().with_origin("")
+            && self.name == desired.name
+            && self.labels == desired.labels
+            && annotations == desired.all_annotations()
     }
 
     /// The full annotation set: kept ones, overridden by the four Reflector annotations.
@@ -280,8 +288,9 @@ pub fn read_source(origin: &str, plaintext: &str) -> Result<SourceSpec> {
     ];
     let annotations = meta
         .annotations
-        .into_iter()
+        .iter()
         .filter(|(k, _)| !reflector_keys.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Ok(SourceSpec {
         name: meta.name,
@@ -289,6 +298,7 @@ pub fn read_source(origin: &str, plaintext: &str) -> Result<SourceSpec> {
         credentials,
         labels: meta.labels,
         annotations,
+        found_annotations: Some(meta.annotations),
     })
 }
 

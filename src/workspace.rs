@@ -96,7 +96,7 @@ impl Workspace {
     pub fn write_source(&mut self, overlay: &Overlay, spec: &SourceSpec) -> Result<bool> {
         if self
             .source_of(overlay)?
-            .is_some_and(|existing| existing.says_the_same_as(spec))
+            .is_some_and(|existing| existing.already_says(spec))
         {
             return Ok(false);
         }

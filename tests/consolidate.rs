@@ -1,0 +1,411 @@
+//! consolidate.rhai end to end: the real binary, real sops/age, copies of examples/fleet.
+
+mod support;
+use support::{Fleet, example_passwords};
+
+const PROD: &str = "acme/applications/overlays/prod";
+
+fn consolidate(fleet: &Fleet) -> support::Cmd {
+    fleet
+        .run("consolidate.rhai")
+        .set("customer", "acme")
+        .set("cluster", "prod")
+}
+
+fn secret_needles() -> Vec<String> {
+    ocitool::fleetgen::FleetSpec::example().secret_needles()
+}
+
+#[test]
+fn consolidates_prod_into_one_source_secret() {
+    let fleet = Fleet::example();
+    let out = consolidate(&fleet)
+        .succeeds()
+        .stdout_has("acme/prod: consolidated")
+        .leaks_none(&secret_needles());
+    assert!(out.stdout.contains("services (12)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("harbor.acme.example sha256:"),
+        "{}",
+        out.stdout
+    );
+
+    let creds: Vec<String> = fleet
+        .find("oci-creds.yaml")
+        .into_iter()
+        .filter(|p| p.starts_with(PROD))
+        .collect();
+    assert_eq!(creds, vec![format!("{PROD}/flux-system/oci-creds.yaml")]);
+    // dev is untouched
+    assert_eq!(
+        fleet
+            .find("oci-creds.yaml")
+            .iter()
+            .filter(|p| p.contains("/dev/"))
+            .count(),
+        12
+    );
+
+    let source = fleet.read(&format!("{PROD}/flux-system/oci-creds.yaml"));
+    assert!(ocitool::sops::is_encrypted(&source));
+    let plain = fleet.decrypt(&format!("{PROD}/flux-system/oci-creds.yaml"));
+    let spec = ocitool::secret::read_source("source", &plain).unwrap();
+    let expected_ns = [
+        "cert-manager",
+        "headlamp",
+        "istio-system",
+        "keycloak",
+        "kyverno",
+        "metallb-system",
+        "observability",
+        "postgres-operator",
+        "rbac-system",
+        "vmware-system-csi",
+    ];
+    assert_eq!(spec.namespaces, expected_ns);
+    assert_eq!(
+        spec.credentials.registries(),
+        vec!["ghcr.io", "harbor.acme.example"]
+    );
+    for key in [
+        "reflection-allowed-namespaces",
+        "reflection-auto-namespaces",
+    ] {
+        assert!(
+            plain.contains(&format!(
+                "reflector.v1.k8s.emberstack.com/{key}: {}",
+                expected_ns.join(",")
+            )),
+            "{plain}"
+        );
+    }
+    assert!(
+        plain.contains("reflector.v1.k8s.emberstack.com/reflection-auto-enabled: \"true\""),
+        "{plain}"
+    );
+    assert!(
+        fleet
+            .read(&format!("{PROD}/flux-system/kustomization.yaml"))
+            .contains("- oci-creds.yaml")
+    );
+    fleet.assert_no_plaintext(
+        &secret_needles()
+            .into_iter()
+            .filter(|s| s.contains("prod"))
+            .collect::<Vec<_>>(),
+    );
+}
+
+#[test]
+fn edited_kustomizations_still_build_and_lost_only_the_entry() {
+    let fleet = Fleet::example();
+    let before = fleet.read(&format!("{PROD}/services/metallb/kustomization.yaml"));
+    consolidate(&fleet).succeeds();
+    let after = fleet.read(&format!("{PROD}/services/metallb/kustomization.yaml"));
+    let removed: Vec<&str> = before
+        .lines()
+        .filter(|l| !after.lines().any(|a| a == *l))
+        .collect();
+    assert_eq!(
+        removed.len(),
+        1,
+        "exactly one line removed:\n{before}\n---\n{after}"
+    );
+    assert!(removed[0].contains("oci-creds.yaml"));
+    for dir in std::fs::read_dir(fleet.path().join(PROD).join("services")).unwrap() {
+        let dir = dir.unwrap().path();
+        ocitool::kustomize::build(&dir).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()));
+    }
+    ocitool::kustomize::build(&fleet.path().join(PROD).join("flux-system")).unwrap();
+    ocitool::kustomize::build(&fleet.path().join(PROD)).unwrap();
+}
+
+#[test]
+fn second_run_changes_nothing_and_says_so() {
+    let fleet = Fleet::example();
+    consolidate(&fleet).succeeds();
+    let before = fleet.snapshot();
+    consolidate(&fleet)
+        .succeeds()
+        .stdout_has("already consolidated")
+        .stderr_has("nothing to change");
+    assert_eq!(
+        before,
+        fleet.snapshot(),
+        "a no-op run must not rewrite the encrypted source"
+    );
+}
+
+#[test]
+fn dry_run_shows_a_redacted_diff_and_writes_nothing() {
+    let fleet = Fleet::example();
+    let before = fleet.snapshot();
+    let out = consolidate(&fleet)
+        .dry_run()
+        .succeeds()
+        .leaks_none(&secret_needles());
+    assert!(
+        out.stdout
+            .contains(&format!("+++ b/{PROD}/flux-system/oci-creds.yaml")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("--- a/{PROD}/services/keycloak/oci-creds.yaml")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("ENC[…]") || out.stdout.contains("<redacted>"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("dry run: 26 file(s) changed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(before, fleet.snapshot());
+}
+
+#[test]
+fn a_cluster_that_gains_a_service_file_later_is_merged_into_the_source() {
+    let fleet = Fleet::example();
+    consolidate(&fleet).succeeds();
+    // Bring back one per-service file from the original example, in a new namespace.
+    let original = std::fs::read_to_string(format!(
+        "{}/{PROD}/services/kyverno/oci-creds.yaml",
+        support::EXAMPLE_FLEET
+    ))
+    .unwrap();
+    fleet.write(&format!("{PROD}/services/newsvc/oci-creds.yaml"), &original);
+    fleet.write(
+        &format!("{PROD}/services/newsvc/kustomization.yaml"),
+        "namespace: new-ns\nresources:\n  - oci-creds.yaml\n",
+    );
+    let out = consolidate(&fleet).succeeds();
+    assert!(
+        out.stdout.contains("services (1): newsvc"),
+        "{}",
+        out.stdout
+    );
+    let spec = ocitool::secret::read_source(
+        "s",
+        &fleet.decrypt(&format!("{PROD}/flux-system/oci-creds.yaml")),
+    )
+    .unwrap();
+    assert!(
+        spec.namespaces.contains(&"new-ns".to_string())
+            && spec.namespaces.contains(&"keycloak".to_string())
+    );
+    assert!(!fleet.exists(&format!("{PROD}/services/newsvc/oci-creds.yaml")));
+}
+
+#[test]
+fn every_cluster_of_the_customer_when_no_cluster_is_given() {
+    let fleet = Fleet::example();
+    let out = fleet
+        .run("consolidate.rhai")
+        .set("customer", "acme")
+        .succeeds();
+    assert!(
+        out.stdout.contains("acme/dev: consolidated")
+            && out.stdout.contains("acme/prod: consolidated")
+    );
+    assert_eq!(fleet.find("oci-creds.yaml").len(), 2);
+}
+
+#[test]
+fn unknown_customer_or_cluster_is_refused_naming_what_exists() {
+    let fleet = Fleet::example();
+    let before = fleet.snapshot();
+    fleet
+        .run("consolidate.rhai")
+        .set("customer", "acme")
+        .set("cluster", "staging")
+        .fails(1)
+        .stderr_has("clusters there: dev, prod");
+    fleet
+        .run("consolidate.rhai")
+        .set("customer", "globex")
+        .set("cluster", "prod")
+        .fails(1)
+        .stderr_has("customers here: acme");
+    assert_eq!(before, fleet.snapshot());
+}
+
+#[test]
+fn conflicting_credentials_are_refused_with_fingerprints_unless_a_winner_is_named() {
+    let fleet = Fleet::example();
+    // dev's harbor credentials differ from prod's: put dev's keycloak file into prod (re-encrypted for prod).
+    let dev_plain = fleet.decrypt("acme/applications/overlays/dev/services/metallb/oci-creds.yaml");
+    let target = format!("{PROD}/services/metallb/oci-creds.yaml");
+    let sops = ocitool::sops::Sops::locate(fleet.path()).unwrap();
+    fleet.write(&target, &sops.encrypt(&target, &dev_plain).unwrap());
+    let before = fleet.snapshot();
+    let out = consolidate(&fleet).fails(1).leaks_none(&secret_needles());
+    assert!(
+        out.stderr.contains("conflicting credentials"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("metallb (sha256:") && out.stderr.contains("cert-manager (sha256:"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--set prefer="), "{}", out.stderr);
+    assert_eq!(before, fleet.snapshot());
+    consolidate(&fleet).set("prefer", "metallb").succeeds();
+}
+
+#[test]
+fn bad_inputs_get_clear_errors_and_leave_the_tree_untouched() {
+    let cases: Vec<(&str, Box<dyn Fn(&Fleet)>, &str)> = vec![
+        (
+            "malformed yaml",
+            Box::new(|f: &Fleet| {
+                f.write(
+                    &format!("{PROD}/services/kyverno/helmrelease.yaml"),
+                    "a: [\n",
+                )
+            }),
+            "services/kyverno/helmrelease.yaml",
+        ),
+        (
+            "wrong secret type",
+            Box::new(|f: &Fleet| {
+                f.write(&format!("{PROD}/services/kyverno/oci-creds.yaml"), "apiVersion: v1\nkind: Secret\nmetadata:\n  name: oci-creds\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: x\n  tls.key: y\n")
+            }),
+            "not a registry credential",
+        ),
+        (
+            "invalid dockerconfigjson",
+            Box::new(|f: &Fleet| {
+                f.write(&format!("{PROD}/services/kyverno/oci-creds.yaml"), "apiVersion: v1\nkind: Secret\nmetadata:\n  name: oci-creds\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{\"registries\": {}}'\n")
+            }),
+            "services/kyverno/oci-creds.yaml: .dockerconfigjson is not valid",
+        ),
+        (
+            "no matching sops rule",
+            Box::new(|f: &Fleet| {
+                f.write(".sops.yaml", "creation_rules:\n  - path_regex: ^nothing/.*$\n    age: age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n")
+            }),
+            "creation rule",
+        ),
+        (
+            "referenced as a patch",
+            Box::new(|f: &Fleet| {
+                let k = format!("{PROD}/services/kyverno/kustomization.yaml");
+                let text = f.read(&k);
+                f.write(&k, &format!("{text}patches:\n  - path: oci-creds.yaml\n"));
+            }),
+            "patches",
+        ),
+    ];
+    for (name, break_it, expected) in cases {
+        let fleet = Fleet::example();
+        break_it(&fleet);
+        let before = fleet.snapshot();
+        let out = consolidate(&fleet).fails(1).leaks_none(&secret_needles());
+        assert!(
+            out.stderr.contains(expected),
+            "{name}: stderr lacks {expected:?}:\n{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("nothing was changed"),
+            "{name}: {}",
+            out.stderr
+        );
+        assert_eq!(before, fleet.snapshot(), "{name}: tree changed");
+    }
+}
+
+#[test]
+fn missing_or_failing_sops_is_explained() {
+    let fleet = Fleet::example();
+    let before = fleet.snapshot();
+    let empty = tempfile::tempdir().unwrap();
+    consolidate(&fleet)
+        .env("OCITOOL_TOOLS_DIR", empty.path().to_str().unwrap())
+        .env("PATH", "/usr/bin:/bin")
+        .fails(1)
+        .stderr_has("`sops` was not found")
+        .stderr_has("go install github.com/getsops/sops");
+    let no_key = empty.path().join("empty.agekey");
+    std::fs::write(&no_key, "").unwrap();
+    consolidate(&fleet)
+        .env("SOPS_AGE_KEY_FILE", no_key.to_str().unwrap())
+        .env("HOME", empty.path().to_str().unwrap())
+        .fails(1)
+        .stderr_has("sops could not decrypt");
+    assert_eq!(before, fleet.snapshot());
+}
+
+#[test]
+fn unencrypted_and_unreferenced_files_are_consolidated_with_warnings() {
+    let fleet = Fleet::example();
+    let plain = fleet.decrypt(&format!("{PROD}/services/kyverno/oci-creds.yaml"));
+    fleet.write(&format!("{PROD}/services/kyverno/oci-creds.yaml"), &plain);
+    let k = format!("{PROD}/services/istio/kustomization.yaml");
+    let text = fleet.read(&k);
+    fleet.write(
+        &k,
+        &text
+            .lines()
+            .filter(|l| !l.contains("oci-creds"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    );
+    let out = consolidate(&fleet)
+        .succeeds()
+        .leaks_none(&example_passwords());
+    assert!(
+        out.stderr.contains("security:")
+            && out
+                .stderr
+                .contains("kyverno/oci-creds.yaml is NOT sops-encrypted"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("istio/oci-creds.yaml: no kustomization lists it"),
+        "{}",
+        out.stderr
+    );
+    assert!(!fleet.exists(&format!("{PROD}/services/istio/oci-creds.yaml")));
+    let spec = ocitool::secret::read_source(
+        "s",
+        &fleet.decrypt(&format!("{PROD}/flux-system/oci-creds.yaml")),
+    )
+    .unwrap();
+    assert!(spec.namespaces.contains(&"istio-system".to_string()));
+}
+
+#[test]
+fn a_source_with_only_the_allow_annotations_gets_the_auto_annotations() {
+    let fleet = Fleet::example();
+    consolidate(&fleet).succeeds();
+    let path = format!("{PROD}/flux-system/oci-creds.yaml");
+    let plain = fleet.decrypt(&path);
+    let allow_only: String = plain
+        .lines()
+        .filter(|l| !l.contains("reflection-auto"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let sops = ocitool::sops::Sops::locate(fleet.path()).unwrap();
+    fleet.write(&path, &sops.encrypt(&path, &allow_only).unwrap());
+    consolidate(&fleet)
+        .succeeds()
+        .stdout_has("source: ")
+        .stdout_has("(written)");
+    let fixed = fleet.decrypt(&path);
+    assert!(
+        fixed.contains("reflection-auto-enabled: \"true\"")
+            && fixed.contains("reflection-auto-namespaces: cert-manager,"),
+        "{fixed}"
+    );
+}
