@@ -371,6 +371,7 @@ mod tests {
             credentials: read_credentials("a", DOCKER, None).unwrap(),
             labels: BTreeMap::from([("team".to_string(), "platform".to_string())]),
             annotations: BTreeMap::from([("note".to_string(), "kept".to_string())]),
+            found_annotations: None,
         };
         let text = spec.to_plaintext_yaml();
         assert!(
@@ -378,6 +379,9 @@ mod tests {
             "{text}"
         );
         let back = read_source("f", &text).unwrap();
+        assert!(back.already_says(&spec));
+        let without_auto = text.replace("reflection-auto-enabled", "x-disabled");
+        assert!(!read_source("f", &without_auto).unwrap().already_says(&spec));
         assert_eq!(back.namespaces, vec!["cert-manager", "loki"]);
         assert_eq!(back.credentials, spec.credentials.clone().with_origin("f"));
         assert_eq!(back.annotations, spec.annotations);
