@@ -262,7 +262,8 @@ fn conflicting_credentials_are_refused_with_fingerprints_unless_a_winner_is_name
 
 #[test]
 fn bad_inputs_get_clear_errors_and_leave_the_tree_untouched() {
-    let cases: Vec<(&str, Box<dyn Fn(&Fleet)>, &str)> = vec![
+    type Breakage = Box<dyn Fn(&Fleet)>;
+    let cases: Vec<(&str, Breakage, &str)> = vec![
         (
             "malformed yaml",
             Box::new(|f: &Fleet| {
