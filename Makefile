@@ -21,7 +21,7 @@ demo: setup
 ## test: every test (unit, integration, property) with the real sops, age, kubectl and kubeconform.
 test:
 	.ci/install-tools
-	cargo test --locked --all-targets
+	cargo test --locked
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets -- -D warnings
 
