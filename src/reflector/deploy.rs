@@ -6,9 +6,7 @@
 //! render unless asked to (`force`): such a file is reported and left as it is, because it may hold
 //! someone's hand edit. Kustomizations are only ever edited with the format-preserving editor.
 
-use super::render::{
-    self, BASE_PATH, HEADER, OVERLAY_FILE, RenderOptions, overlay_kustomization,
-};
+use super::render::{self, BASE_PATH, HEADER, OVERLAY_FILE, RenderOptions, overlay_kustomization};
 use crate::repo::Overlay;
 use crate::workspace::Workspace;
 use anyhow::{Context, Result};
@@ -164,8 +162,8 @@ pub fn options_from_params(
         }
     }
     if let Some(file) = get("values_file").filter(|f| !f.is_empty()) {
-        opts.values = read_values_file(ws, &file)
-            .with_context(|| format!("--set values_file={file}"))?;
+        opts.values =
+            read_values_file(ws, &file).with_context(|| format!("--set values_file={file}"))?;
     }
     opts.validate()?;
     Ok(opts)

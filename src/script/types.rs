@@ -7,9 +7,9 @@
 use super::Repo;
 use crate::changeset::Mark;
 use crate::creds::{Credentials, Merged};
-use crate::repo::{CredFile, Overlay, Scan};
 use crate::reflector::deploy::{DeployReport, HandEdit};
 use crate::reflector::render::RenderOptions;
+use crate::repo::{CredFile, Overlay, Scan};
 use crate::secret::SourceSpec;
 use rhai::{Array, CustomType, Dynamic, Engine, TypeBuilder};
 
