@@ -1,9 +1,11 @@
 //! Reflector (emberstack kubernetes-reflector, Helm chart 7.1.288): the annotations it reads, what it
-//! does with them ([`model`]), and the Flux manifests that deploy it ([`render`]).
+//! does with them ([`model`]), the Flux manifests that deploy it ([`render`])
+//! and staging them into a fleet repo ([`deploy`]).
 //!
 //! This module speaks for Reflector's behaviour as its source defines it; it never talks to a
 //! cluster (that is [`crate::kubectl`]) and never touches credentials' values.
 
+pub mod deploy;
 pub mod model;
 pub mod render;
 pub mod verify;

@@ -7,6 +7,8 @@
 use super::Repo;
 use crate::changeset::Mark;
 use crate::creds::{Credentials, Merged};
+use crate::reflector::deploy::{DeployReport, HandEdit};
+use crate::reflector::render::RenderOptions;
 use crate::repo::{CredFile, Overlay, Scan};
 use crate::secret::SourceSpec;
 use rhai::{Array, CustomType, Dynamic, Engine, TypeBuilder};
@@ -20,7 +22,9 @@ pub fn register(engine: &mut Engine) {
         .build_type::<Credentials>()
         .build_type::<Merged>()
         .build_type::<SourceSpec>()
-        .build_type::<Mark>();
+        .build_type::<Mark>()
+        .build_type::<RenderOptions>()
+        .build_type::<DeployReport>();
 }
 
 fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Array {
@@ -154,5 +158,40 @@ impl CustomType for Mark {
         b.with_name("Mark").with_comments(&[
             "/// A point in the staged changes to roll back to with `repo.rollback(mark)`.",
         ]);
+    }
+}
+
+impl CustomType for RenderOptions {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("ReflectorOptions")
+            .with_comments(&["/// Validated parameters the Reflector manifests are rendered from (see `reflector_options`)."])
+            .with_get("chart_version", |o: &mut RenderOptions| o.chart_version.clone())
+            .and_comments(&["/// Reflector Helm chart version."])
+            .with_get("namespace", |o: &mut RenderOptions| o.namespace.clone())
+            .and_comments(&["/// Namespace Reflector runs in."])
+            .with_get("repository_name", |o: &mut RenderOptions| o.repository_name.clone())
+            .and_comments(&["/// Name of the HelmRepository."])
+            .with_get("repository_url", |o: &mut RenderOptions| o.repository_url.clone())
+            .and_comments(&["/// https URL of the Helm chart repository."])
+            .on_print(|o: &mut RenderOptions| format!("reflector {} in {}", o.chart_version, o.namespace));
+    }
+}
+
+fn hand_edits(edits: &[HandEdit]) -> Array {
+    strings(edits.iter().map(ToString::to_string))
+}
+
+impl CustomType for DeployReport {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("DeployReport")
+            .with_comments(&["/// What `deploy_reflector_base` or `wire_reflector` staged, by repo-relative path."])
+            .with_get("written", |r: &mut DeployReport| strings(r.written.clone()))
+            .and_comments(&["/// Files created or changed (overwritten hand edits included)."])
+            .with_get("unchanged", |r: &mut DeployReport| strings(r.unchanged.clone()))
+            .and_comments(&["/// Files already as they should be."])
+            .with_get("hand_edited", |r: &mut DeployReport| hand_edits(&r.hand_edited))
+            .and_comments(&["/// `path (reason)` of each differing file left untouched because force was not given."])
+            .with_get("overwritten", |r: &mut DeployReport| hand_edits(&r.overwritten))
+            .and_comments(&["/// `path (reason)` of each differing file replaced because force was given."]);
     }
 }

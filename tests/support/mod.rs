@@ -28,6 +28,13 @@ impl Fleet {
         Fleet { dir, key_file }
     }
 
+    /// An empty repository (a fresh base repo); it has no key file.
+    pub fn empty() -> Fleet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key_file = dir.path().join("no.agekey");
+        Fleet { dir, key_file }
+    }
+
     /// A generated fleet (see ocitool::fleetgen).
     pub fn generated(spec: &ocitool::fleetgen::FleetSpec) -> Fleet {
         let dir = tempfile::tempdir().expect("tempdir");
