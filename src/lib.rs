@@ -6,6 +6,7 @@
 //! [`creds::Credentials`], and leave the process only through `sops` standard input.
 
 pub mod changeset;
+pub mod cluster;
 pub mod cli;
 pub mod creds;
 pub mod fleetgen;
@@ -19,4 +20,5 @@ pub mod script;
 pub mod secret;
 pub mod sops;
 pub mod tools;
+pub mod validate;
 pub mod workspace;

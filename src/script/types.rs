@@ -9,6 +9,9 @@ use crate::changeset::Mark;
 use crate::creds::{Credentials, Merged};
 use crate::repo::{CredFile, Overlay, Scan};
 use crate::secret::SourceSpec;
+use crate::kubectl::Kubectl;
+use crate::reflector::verify::ClusterSnapshot;
+use crate::validate::Finding;
 use rhai::{Array, CustomType, Dynamic, Engine, TypeBuilder};
 
 pub fn register(engine: &mut Engine) {
@@ -20,7 +23,10 @@ pub fn register(engine: &mut Engine) {
         .build_type::<Credentials>()
         .build_type::<Merged>()
         .build_type::<SourceSpec>()
-        .build_type::<Mark>();
+        .build_type::<Mark>()
+        .build_type::<Finding>()
+        .build_type::<Kubectl>()
+        .build_type::<ClusterSnapshot>();
 }
 
 fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Array {
@@ -154,5 +160,38 @@ impl CustomType for Mark {
         b.with_name("Mark").with_comments(&[
             "/// A point in the staged changes to roll back to with `repo.rollback(mark)`.",
         ]);
+    }
+}
+
+impl CustomType for Finding {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Finding")
+            .with_comments(&["/// One validation or verification result: severity, where, and what to do."])
+            .with_get("severity", |f: &mut Finding| f.severity.to_string())
+            .and_comments(&["/// \"error\", \"warning\" or \"info\"."])
+            .with_get("file", |f: &mut Finding| f.file.clone())
+            .and_comments(&["/// Repo-relative file to fix (for cluster findings: the namespace concerned)."])
+            .with_get("message", |f: &mut Finding| f.message.clone())
+            .and_comments(&["/// What is wrong and how to fix it; never contains secret values."])
+            .on_print(|f: &mut Finding| format!("{}: {}: {}", f.severity, f.file, f.message));
+    }
+}
+
+impl CustomType for Kubectl {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Cluster")
+            .with_comments(&["/// A live cluster reached through kubectl (`cluster(context)`)."])
+            .with_get("context", |k: &mut Kubectl| k.context.clone().unwrap_or_default())
+            .and_comments(&["/// The kubeconfig context, or \"\" for the current one."]);
+    }
+}
+
+impl CustomType for ClusterSnapshot {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Snapshot").with_comments(&[
+            "/// The kubectl documents cluster verification reads; pass it to `verify_snapshot`. Holds Secret data: it has no properties and does not print.",
+        ])
+        .on_print(|_: &mut ClusterSnapshot| "Snapshot".to_string())
+        .on_debug(|_: &mut ClusterSnapshot| "Snapshot".to_string());
     }
 }
