@@ -44,8 +44,19 @@ pub fn snapshot(kubectl: &Kubectl) -> Result<ClusterSnapshot> {
             "-n",
             REFLECTOR_NAMESPACE,
         ]))?,
-        reflector_pods: kubectl.get_json(&["pods", "-n", REFLECTOR_NAMESPACE, "-l", REFLECTOR_SELECTOR])?,
-        source: not_found_as_none(kubectl.get_json(&["secret", SOURCE_NAME, "-n", SOURCE_NAMESPACE]))?,
+        reflector_pods: kubectl.get_json(&[
+            "pods",
+            "-n",
+            REFLECTOR_NAMESPACE,
+            "-l",
+            REFLECTOR_SELECTOR,
+        ])?,
+        source: not_found_as_none(kubectl.get_json(&[
+            "secret",
+            SOURCE_NAME,
+            "-n",
+            SOURCE_NAMESPACE,
+        ]))?,
         secrets: mirrors_list(kubectl)?,
         namespaces: kubectl.get_json(&["namespaces"])?,
     })
@@ -73,9 +84,15 @@ pub fn snapshot_from_dir(dir: &Path) -> Result<ClusterSnapshot> {
         if !path.exists() && !required {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}; the snapshot directory needs {}", path.display(), file_list()))?;
-        let value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {}; the snapshot directory needs {}",
+                path.display(),
+                file_list()
+            )
+        })?;
+        let value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
         Ok(Some(value))
     };
     let required = |name: &str| read(name, true).map(|v| v.expect("required files are present"));
@@ -91,7 +108,13 @@ pub fn snapshot_from_dir(dir: &Path) -> Result<ClusterSnapshot> {
 fn file_list() -> String {
     SNAPSHOT_FILES
         .iter()
-        .map(|(name, required)| if *required { name.to_string() } else { format!("{name} (optional)") })
+        .map(|(name, required)| {
+            if *required {
+                name.to_string()
+            } else {
+                format!("{name} (optional)")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -105,8 +128,17 @@ pub fn reflector_warnings(kubectl: &Kubectl, since: &str) -> Result<Vec<String>>
 /// Touch the source with a probe annotation and wait until every mirror reflects its new
 /// resourceVersion; the time that took. Fails after `timeout`, or when it took over [`LAG_LIMIT`].
 pub fn measure_lag(kubectl: &Kubectl, timeout: Duration) -> Result<Duration> {
-    let stamp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    kubectl.annotate(SOURCE_NAMESPACE, "secret", SOURCE_NAME, LAG_PROBE, &stamp.to_string())?;
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    kubectl.annotate(
+        SOURCE_NAMESPACE,
+        "secret",
+        SOURCE_NAME,
+        LAG_PROBE,
+        &stamp.to_string(),
+    )?;
     let started = Instant::now();
     let source = kubectl.get_json(&["secret", SOURCE_NAME, "-n", SOURCE_NAMESPACE])?;
     let version = secret_from_json(&source)?.resource_version;
@@ -114,12 +146,16 @@ pub fn measure_lag(kubectl: &Kubectl, timeout: Duration) -> Result<Duration> {
         let elapsed = started.elapsed();
         if lag_caught_up(&version, &mirrors(kubectl)?) {
             if elapsed > LAG_LIMIT {
-                bail!("mirrors caught up after {elapsed:.1?}, over the {LAG_LIMIT:?} limit; check Reflector's load and logs");
+                bail!(
+                    "mirrors caught up after {elapsed:.1?}, over the {LAG_LIMIT:?} limit; check Reflector's load and logs"
+                );
             }
             return Ok(elapsed);
         }
         if elapsed > timeout {
-            bail!("mirrors had not caught up with resourceVersion {version} after {timeout:?}; check `verify-cluster.rhai` findings and Reflector's logs");
+            bail!(
+                "mirrors had not caught up with resourceVersion {version} after {timeout:?}; check `verify-cluster.rhai` findings and Reflector's logs"
+            );
         }
         std::thread::sleep(Duration::from_millis(500));
     }

@@ -6,8 +6,8 @@
 //! [`creds::Credentials`], and leave the process only through `sops` standard input.
 
 pub mod changeset;
-pub mod cluster;
 pub mod cli;
+pub mod cluster;
 pub mod creds;
 pub mod fleetgen;
 pub mod kubectl;

@@ -91,7 +91,7 @@ pub fn validate(ws: &mut Workspace, overlay: &Overlay, options: &Options) -> Res
     check_secret_ref_namespaces(&idx, &builds, &mut out);
     if let Some(text) = source {
         check_reachable(overlay, &idx, &mut out);
-        check_source(ws, overlay, &text, &builds, &mut out);
+        check_source(ws, overlay, &text, &idx, &builds, &mut out);
     }
     Ok(out.0)
 }
@@ -217,7 +217,9 @@ fn build_all<'a>(
 
 /// The overlay file that declares `doc` (same kind and name), for naming it in a finding.
 fn origin_of(idx: &OverlayIndex, doc: &Value) -> Option<String> {
-    let same = |d: &Value| manifest::kind(d) == manifest::kind(doc) && manifest::name(d) == manifest::name(doc);
+    let same = |d: &Value| {
+        manifest::kind(d) == manifest::kind(doc) && manifest::name(d) == manifest::name(doc)
+    };
     idx.documents
         .iter()
         .find(|(_, docs)| docs.iter().any(same))
@@ -258,7 +260,10 @@ fn check_secret_ref_namespaces(idx: &OverlayIndex, builds: &[Built], out: &mut F
 fn names_in(doc: &Value, path: &[&str], secret: &str) -> bool {
     manifest::at(doc, path)
         .and_then(Value::as_sequence)
-        .is_some_and(|refs| refs.iter().any(|r| manifest::str_at(r, &["name"]) == Some(secret)))
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| manifest::str_at(r, &["name"]) == Some(secret))
+        })
 }
 
 /// Whether `doc` pulls with `secret`: a Flux source's `secretRef`, or `imagePullSecrets` of a
@@ -273,30 +278,55 @@ fn needs_secret(doc: &Value, secret: &str) -> bool {
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
             pulls(&["spec", "template", "spec", "imagePullSecrets"])
         }
-        "CronJob" => pulls(&["spec", "jobTemplate", "spec", "template", "spec", "imagePullSecrets"]),
+        "CronJob" => pulls(&[
+            "spec",
+            "jobTemplate",
+            "spec",
+            "template",
+            "spec",
+            "imagePullSecrets",
+        ]),
         "ServiceAccount" => pulls(&["imagePullSecrets"]),
         _ => false,
     }
 }
 
 /// Namespace → the objects there that need `secret`, placed where Flux applies them
-/// (`targetNamespace` wins over the built object's own namespace).
-fn needs(builds: &[Built], secret: &str) -> BTreeMap<String, BTreeSet<String>> {
+/// (`targetNamespace` wins over the built object's own namespace). An object with neither cannot
+/// be placed (Flux refuses to apply it), so it is reported instead of guessed.
+fn needs(
+    idx: &OverlayIndex,
+    builds: &[Built],
+    secret: &str,
+    out: &mut Findings,
+) -> BTreeMap<String, BTreeSet<String>> {
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for built in builds {
         for doc in built.docs.iter().filter(|d| needs_secret(d, secret)) {
-            let namespace = built
-                .flux
-                .target_namespace
-                .as_deref()
-                .or_else(|| manifest::namespace(doc))
-                .unwrap_or("default");
             let what = format!(
                 "{}/{}",
                 manifest::kind(doc).unwrap_or_default(),
                 manifest::name(doc).unwrap_or_default()
             );
-            found.entry(namespace.to_string()).or_default().insert(what);
+            let namespace = built
+                .flux
+                .target_namespace
+                .as_deref()
+                .or_else(|| manifest::namespace(doc));
+            match namespace {
+                Some(ns) => {
+                    found.entry(ns.to_string()).or_default().insert(what);
+                }
+                None => out.push(
+                    Severity::Warning,
+                    &origin_of(idx, doc).unwrap_or_else(|| built.flux.file.clone()),
+                    format!(
+                        "{what} needs `{secret}` but has no namespace: set `targetNamespace` on Flux Kustomization \
+                         `{}` ({}) or metadata.namespace, so Flux can apply it and the mirror can follow",
+                        built.flux.name, built.flux.file
+                    ),
+                ),
+            }
         }
     }
     found.remove(SOURCE_NAMESPACE);
@@ -318,7 +348,11 @@ fn reaches(idx: &OverlayIndex, start: &str, target: &str) -> bool {
             continue;
         }
         if let Some(k) = idx.kustomization_in(&dir) {
-            queue.extend(k.resources.iter().map(|e| normalize_path(&format!("{dir}/{e}"))));
+            queue.extend(
+                k.resources
+                    .iter()
+                    .map(|e| normalize_path(&format!("{dir}/{e}"))),
+            );
         }
     }
     false
@@ -326,11 +360,9 @@ fn reaches(idx: &OverlayIndex, start: &str, target: &str) -> bool {
 
 fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
     let dir = overlay.join("flux-system");
-    let listed = idx.kustomization_in(&dir).is_some_and(|k| {
-        k.resources
-            .iter()
-            .any(|e| normalize_path(e) == FILE_NAME)
-    });
+    let listed = idx
+        .kustomization_in(&dir)
+        .is_some_and(|k| k.resources.iter().any(|e| normalize_path(e) == FILE_NAME));
     if !listed {
         out.push(
             Severity::Error,
@@ -358,7 +390,8 @@ fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
                 Severity::Error,
                 &flux.file,
                 format!(
-                    "Flux Kustomization `{}` applies {dir} without `spec.decryption.provider: sops`, so Flux would \
+                    "Flux Kustomization \
+                         `{}` applies {dir} without `spec.decryption.provider: sops`, so Flux would \
                      apply the source's ciphertext; add `decryption: {{provider: sops, secretRef: {{name: sops-age}}}}`",
                     flux.name
                 ),
@@ -370,7 +403,14 @@ fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
 // ---------------------------------------------------------------------------------------------
 // The source Secret itself
 
-fn check_source(ws: &mut Workspace, overlay: &Overlay, text: &str, builds: &[Built], out: &mut Findings) {
+fn check_source(
+    ws: &mut Workspace,
+    overlay: &Overlay,
+    text: &str,
+    idx: &OverlayIndex,
+    builds: &[Built],
+    out: &mut Findings,
+) {
     let path = overlay.source_path();
     let meta = match secret::secret_document(&path, text).and_then(|s| secret::meta(&path, &s)) {
         Ok(meta) => meta,
@@ -380,7 +420,11 @@ fn check_source(ws: &mut Workspace, overlay: &Overlay, text: &str, builds: &[Bui
         out.push(
             Severity::Error,
             &path,
-            format!("the source has type `{}`; it must be {DOCKERCONFIGJSON_TYPE} (re-run `{}`)", meta.type_, consolidate_command(overlay)),
+            format!(
+                "the source has type `{}`; it must be {DOCKERCONFIGJSON_TYPE} (re-run `{}`)",
+                meta.type_,
+                consolidate_command(overlay)
+            ),
         );
     }
     let encrypted = crate::sops::is_encrypted(text);
@@ -395,21 +439,28 @@ fn check_source(ws: &mut Workspace, overlay: &Overlay, text: &str, builds: &[Bui
         );
     }
     check_credentials(ws, &path, text, encrypted, out);
-    check_reflection(&path, &meta, &needs(builds, &meta.name), out);
+    let needed = needs(idx, builds, &meta.name, out);
+    check_reflection(&path, &meta, &needed, out);
 }
 
 /// The `age` recipients `.sops.yaml` assigns to `path` (first matching creation rule), or None.
 fn assigned_recipients(sops_yaml: &str, path: &str) -> Option<BTreeSet<String>> {
     let config: Value = serde_yaml::from_str(sops_yaml).ok()?;
-    let rule = config["creation_rules"].as_sequence()?.iter().find(|rule| {
-        rule["path_regex"]
-            .as_str()
-            .and_then(|re| regex::Regex::new(re).ok())
-            .is_some_and(|re| re.is_match(path))
-    })?;
+    let rule = config["creation_rules"]
+        .as_sequence()?
+        .iter()
+        .find(|rule| {
+            rule["path_regex"]
+                .as_str()
+                .and_then(|re| regex::Regex::new(re).ok())
+                .is_some_and(|re| re.is_match(path))
+        })?;
     let listed: Vec<String> = match &rule["age"] {
         Value::String(s) => s.split(',').map(|r| r.trim().to_string()).collect(),
-        Value::Sequence(items) => items.iter().filter_map(|r| Some(r.as_str()?.trim().to_string())).collect(),
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(|r| Some(r.as_str()?.trim().to_string()))
+            .collect(),
         _ => Vec::new(),
     };
     Some(listed.into_iter().filter(|r| !r.is_empty()).collect())
@@ -427,7 +478,12 @@ fn file_recipients(text: &str) -> BTreeSet<String> {
 }
 
 fn check_recipients(ws: &Workspace, path: &str, text: &str, out: &mut Findings) {
-    let config = ws.changes.read(".sops.yaml").ok().flatten().unwrap_or_default();
+    let config = ws
+        .changes
+        .read(".sops.yaml")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let Some(expected) = assigned_recipients(&config, path) else {
         return out.push(
             Severity::Error,
@@ -451,7 +507,13 @@ fn check_recipients(ws: &Workspace, path: &str, text: &str, out: &mut Findings) 
 }
 
 /// Decrypt (in memory) and parse the credentials; without a key, say so and go on.
-fn check_credentials(ws: &mut Workspace, path: &str, text: &str, encrypted: bool, out: &mut Findings) {
+fn check_credentials(
+    ws: &mut Workspace,
+    path: &str,
+    text: &str,
+    encrypted: bool,
+    out: &mut Findings,
+) {
     let plaintext = if encrypted {
         match ws.sops().and_then(|s| s.decrypt(path, text)) {
             Ok(p) => p.expose().to_string(),
@@ -493,7 +555,10 @@ fn check_reflection(
         Ok(s) => s,
         Err(e) => return out.push(Severity::Error, path, format!("{e:#}")),
     };
-    for (enabled, key) in [(settings.allowed, ALLOWED), (settings.auto_enabled, AUTO_ENABLED)] {
+    for (enabled, key) in [
+        (settings.allowed, ALLOWED),
+        (settings.auto_enabled, AUTO_ENABLED),
+    ] {
         if !enabled {
             out.push(
                 Severity::Error,
@@ -604,7 +669,14 @@ pub fn render_table(findings: &[Finding]) -> String {
     let width = findings.iter().map(|f| f.file.len()).max().unwrap_or(0);
     findings
         .iter()
-        .map(|f| format!("{:<8} {:<width$}  {}\n", f.severity.to_string(), f.file, f.message))
+        .map(|f| {
+            format!(
+                "{:<8} {:<width$}  {}\n",
+                f.severity.to_string(),
+                f.file,
+                f.message
+            )
+        })
         .collect()
 }
 
@@ -624,10 +696,16 @@ mod tests {
     #[test]
     fn pull_secrets_are_found_in_pods_templates_and_service_accounts() {
         let doc = |y: &str| serde_yaml::from_str::<Value>(y).unwrap();
-        let deploy = doc("kind: Deployment\nspec:\n  template:\n    spec:\n      imagePullSecrets: [{name: oci-creds}]\n");
-        let cron = doc("kind: CronJob\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          imagePullSecrets: [{name: oci-creds}]\n");
+        let deploy = doc(
+            "kind: Deployment\nspec:\n  template:\n    spec:\n      imagePullSecrets: [{name: oci-creds}]\n",
+        );
+        let cron = doc(
+            "kind: CronJob\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          imagePullSecrets: [{name: oci-creds}]\n",
+        );
         let sa = doc("kind: ServiceAccount\nimagePullSecrets: [{name: other}]\n");
-        let repo = doc("apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nspec: {secretRef: {name: oci-creds}}\n");
+        let repo = doc(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nspec: {secretRef: {name: oci-creds}}\n",
+        );
         assert!(needs_secret(&deploy, "oci-creds") && needs_secret(&cron, "oci-creds"));
         assert!(needs_secret(&repo, "oci-creds"));
         assert!(!needs_secret(&sa, "oci-creds"));

@@ -7,10 +7,10 @@
 use super::Repo;
 use crate::changeset::Mark;
 use crate::creds::{Credentials, Merged};
-use crate::repo::{CredFile, Overlay, Scan};
-use crate::secret::SourceSpec;
 use crate::kubectl::Kubectl;
 use crate::reflector::verify::ClusterSnapshot;
+use crate::repo::{CredFile, Overlay, Scan};
+use crate::secret::SourceSpec;
 use crate::validate::Finding;
 use rhai::{Array, CustomType, Dynamic, Engine, TypeBuilder};
 
@@ -166,11 +166,15 @@ impl CustomType for Mark {
 impl CustomType for Finding {
     fn build(mut b: TypeBuilder<Self>) {
         b.with_name("Finding")
-            .with_comments(&["/// One validation or verification result: severity, where, and what to do."])
+            .with_comments(&[
+                "/// One validation or verification result: severity, where, and what to do.",
+            ])
             .with_get("severity", |f: &mut Finding| f.severity.to_string())
             .and_comments(&["/// \"error\", \"warning\" or \"info\"."])
             .with_get("file", |f: &mut Finding| f.file.clone())
-            .and_comments(&["/// Repo-relative file to fix (for cluster findings: the namespace concerned)."])
+            .and_comments(&[
+                "/// Repo-relative file to fix (for cluster findings: the namespace concerned).",
+            ])
             .with_get("message", |f: &mut Finding| f.message.clone())
             .and_comments(&["/// What is wrong and how to fix it; never contains secret values."])
             .on_print(|f: &mut Finding| format!("{}: {}: {}", f.severity, f.file, f.message));
@@ -181,7 +185,9 @@ impl CustomType for Kubectl {
     fn build(mut b: TypeBuilder<Self>) {
         b.with_name("Cluster")
             .with_comments(&["/// A live cluster reached through kubectl (`cluster(context)`)."])
-            .with_get("context", |k: &mut Kubectl| k.context.clone().unwrap_or_default())
+            .with_get("context", |k: &mut Kubectl| {
+                k.context.clone().unwrap_or_default()
+            })
             .and_comments(&["/// The kubeconfig context, or \"\" for the current one."]);
     }
 }

@@ -41,7 +41,9 @@ pub mod validate_api {
     /// An array of Finding as an aligned plain-text table (severity, file, message), one per line.
     #[rhai_fn(global, return_raw)]
     pub fn render_findings_table(findings: Array) -> ScriptResult<String> {
-        Ok(validate::render_table(&items::<Finding>(&findings, "Finding")?))
+        Ok(validate::render_table(&items::<Finding>(
+            &findings, "Finding",
+        )?))
     }
 
     /// `value` (maps, arrays, strings, numbers, booleans, (), Findings) as one JSON document.
@@ -100,7 +102,11 @@ fn to_json_value(value: &rhai::Dynamic) -> serde_json::Value {
         return serde_json::json!({"severity": f.severity.to_string(), "file": f.file, "message": f.message});
     }
     if let Some(map) = value.read_lock::<rhai::Map>() {
-        return Value::Object(map.iter().map(|(k, v)| (k.to_string(), to_json_value(v))).collect());
+        return Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_string(), to_json_value(v)))
+                .collect(),
+        );
     }
     if let Some(array) = value.read_lock::<rhai::Array>() {
         return Value::Array(array.iter().map(to_json_value).collect());
