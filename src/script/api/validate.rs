@@ -9,8 +9,8 @@ use rhai::plugin::*;
 #[export_module]
 pub mod validate_api {
     use crate::cluster;
-    use crate::kubectl::Kubectl;
-    use crate::reflector::verify::{ClusterSnapshot, verify};
+    use crate::kubectl::Kubectl as Cluster;
+    use crate::reflector::verify::{ClusterSnapshot as Snapshot, verify};
     use crate::repo::Overlay;
     use crate::script::Repo;
     use crate::script::api::{ScriptResult, items};
@@ -23,8 +23,7 @@ pub mod validate_api {
         findings.into_iter().map(Dynamic::from).collect()
     }
 
-    /// Validate one overlay statically; an array of Finding. `options`: `#{base_repo: DIR}` builds
-    /// Flux Kustomizations sourced from other GitRepositories from DIR too ("" or absent: overlay only).
+    /// Validate one overlay statically; an array of Finding. `options`: `#{base_repo: DIR}` also builds Flux Kustomizations sourced from other GitRepositories from DIR ("" or absent: overlay only).
     #[rhai_fn(global, pure, return_raw)]
     pub fn validate(repo: &mut Repo, overlay: Overlay, options: Map) -> ScriptResult<Array> {
         let base_repo = options
@@ -54,41 +53,39 @@ pub mod validate_api {
 
     /// A live cluster through kubectl: `context` names the kubeconfig context, "" the current one.
     #[rhai_fn(global)]
-    pub fn cluster(context: &str) -> Kubectl {
-        Kubectl::new(Some(context.to_string()).filter(|c| !c.is_empty()))
+    pub fn cluster(context: &str) -> Cluster {
+        Cluster::new(Some(context.to_string()).filter(|c| !c.is_empty()))
     }
 
     /// Read-only: the Reflector Deployment and pods, the source Secret, every Secret named oci-creds, and the namespaces.
     #[rhai_fn(global, pure, return_raw)]
-    pub fn snapshot(cluster: &mut Kubectl) -> ScriptResult<ClusterSnapshot> {
+    pub fn snapshot(cluster: &mut Cluster) -> ScriptResult<Snapshot> {
         cluster::snapshot(cluster).map_err(runtime_error)
     }
 
-    /// Offline/testing mode: a snapshot from saved `kubectl get -o json` files in `dir`
-    /// (reflector-deployment.json and source-secret.json optional = NotFound; reflector-pods.json, secrets.json, namespaces.json).
+    /// Offline/testing mode: a snapshot from saved `kubectl get -o json` files in `dir`: reflector-pods.json, secrets.json, namespaces.json, and optionally (absent = NotFound) reflector-deployment.json and source-secret.json.
     #[rhai_fn(global, return_raw)]
-    pub fn snapshot_from_dir(dir: &str) -> ScriptResult<ClusterSnapshot> {
+    pub fn snapshot_from_dir(dir: &str) -> ScriptResult<Snapshot> {
         cluster::snapshot_from_dir(std::path::Path::new(dir)).map_err(runtime_error)
     }
 
     /// Check a snapshot against the Reflector model: an array of Finding whose `file` is the namespace concerned.
     #[rhai_fn(global, return_raw)]
-    pub fn verify_snapshot(snapshot: ClusterSnapshot) -> ScriptResult<Array> {
+    pub fn verify_snapshot(snapshot: Snapshot) -> ScriptResult<Array> {
         let report = verify(&snapshot).map_err(runtime_error)?;
         Ok(findings_array(validate::from_verify(&report)))
     }
 
     /// Warning and error lines of Reflector's log since `since` (e.g. "10m"), duplicates counted.
     #[rhai_fn(global, pure, return_raw)]
-    pub fn reflector_warnings(cluster: &mut Kubectl, since: &str) -> ScriptResult<Array> {
+    pub fn reflector_warnings(cluster: &mut Cluster, since: &str) -> ScriptResult<Array> {
         let lines = cluster::reflector_warnings(cluster, since).map_err(runtime_error)?;
         Ok(lines.into_iter().map(Dynamic::from).collect())
     }
 
-    /// The one write: annotate the source with a probe timestamp, wait (at most `timeout_s`) until every
-    /// mirror reflects it; the seconds it took. An error when not caught up, or when it took over 60 s.
+    /// The one write: annotate the source with a probe timestamp and wait (at most `timeout_s`) until every mirror reflects it; the seconds it took. An error when not caught up, or when it took over 60 s.
     #[rhai_fn(global, pure, return_raw)]
-    pub fn measure_lag(cluster: &mut Kubectl, timeout_s: i64) -> ScriptResult<f64> {
+    pub fn measure_lag(cluster: &mut Cluster, timeout_s: i64) -> ScriptResult<f64> {
         let timeout = Duration::from_secs(timeout_s.max(1) as u64);
         let lag = cluster::measure_lag(cluster, timeout).map_err(runtime_error)?;
         Ok(lag.as_secs_f64())
