@@ -142,9 +142,14 @@ fn consolidate_command(overlay: &Overlay) -> String {
 // ---------------------------------------------------------------------------------------------
 // Builds
 
+/// Whether `flux` builds from the fleet repository itself, so its `spec.path` is repo-root-relative.
+fn is_own_source(flux: &FluxKustomization) -> bool {
+    flux.source_kind == "GitRepository" && flux.source_name == OWN_SOURCE
+}
+
 /// Where a Flux Kustomization's `spec.path` is on disk, or None when its source is not available.
 fn flux_dir(root: &Path, flux: &FluxKustomization, options: &Options) -> Option<PathBuf> {
-    if flux.source_kind == "GitRepository" && flux.source_name == OWN_SOURCE {
+    if is_own_source(flux) {
         return Some(root.join(&flux.path));
     }
     options.base_repo.as_ref().map(|base| base.join(&flux.path))
@@ -373,7 +378,7 @@ fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
     let builders: Vec<&FluxKustomization> = idx
         .flux_kustomizations
         .iter()
-        .filter(|f| f.source_name == OWN_SOURCE && reaches(idx, &f.path, &dir))
+        .filter(|f| is_own_source(f) && reaches(idx, &f.path, &dir))
         .collect();
     if builders.is_empty() {
         out.push(
@@ -390,8 +395,7 @@ fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
                 Severity::Error,
                 &flux.file,
                 format!(
-                    "Flux Kustomization \
-                         `{}` applies {dir} without `spec.decryption.provider: sops`, so Flux would \
+                    "Flux Kustomization `{}` applies {dir} without `spec.decryption.provider: sops`, so Flux would \
                      apply the source's ciphertext; add `decryption: {{provider: sops, secretRef: {{name: sops-age}}}}`",
                     flux.name
                 ),

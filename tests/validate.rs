@@ -278,3 +278,59 @@ fn verify_cluster_offline_reports_unavailable_reflector() {
         out.stdout
     );
 }
+
+#[test]
+fn base_repo_extends_the_analysis_beyond_the_overlay() {
+    let fleet = consolidated();
+    let out = validate_prod(&fleet).succeeds();
+    assert!(
+        out.stdout.contains("the analysis saw the overlay only"),
+        "{}",
+        out.stdout
+    );
+
+    let base = tempfile::tempdir().unwrap();
+    let reflector = base
+        .path()
+        .join("applications/base/managed-services/reflector");
+    std::fs::create_dir_all(&reflector).unwrap();
+    std::fs::write(
+        reflector.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [pod.yaml]\n",
+    )
+    .unwrap();
+    // A base workload that pulls with the source in a namespace the lists do not cover.
+    std::fs::write(
+        reflector.join("pod.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: puller, namespace: reflector-system}\n\
+         spec:\n  imagePullSecrets: [{name: oci-creds}]\n  containers: [{name: c, image: x}]\n",
+    )
+    .unwrap();
+    let out = validate_prod(&fleet)
+        .set("base_repo", base.path().to_str().unwrap())
+        .fails(1);
+    assert!(
+        !out.stdout.contains("the analysis saw the overlay only"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        errors_on(
+            &out,
+            "namespace reflector-system needs `oci-creds` (Pod/puller)"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn every_customer_and_cluster_is_validated_without_parameters() {
+    let fleet = consolidated();
+    let out = fleet.run("validate.rhai").fails(1);
+    assert!(
+        out.stdout.contains("== acme/prod") && out.stdout.contains("== acme/dev"),
+        "{}",
+        out.stdout
+    );
+}
