@@ -177,3 +177,33 @@ fn mirrors(kubectl: &Kubectl) -> Result<Vec<ExistingSecret>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kubectl");
+
+    fn copy(dir: &Path, from: &str, to: &str) {
+        std::fs::copy(Path::new(FIXTURES).join(from), dir.join(to)).unwrap();
+    }
+
+    #[test]
+    fn absent_optional_files_read_as_not_found_and_required_ones_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = snapshot_from_dir(dir.path()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("reflector-pods.json"),
+            "{err:#}"
+        );
+        copy(
+            dir.path(),
+            "reflector-pods-healthy.json",
+            "reflector-pods.json",
+        );
+        copy(dir.path(), "secrets-healthy.json", "secrets.json");
+        copy(dir.path(), "namespaces-healthy.json", "namespaces.json");
+        let snapshot = snapshot_from_dir(dir.path()).unwrap();
+        assert!(snapshot.source.is_none() && snapshot.reflector_deployment.is_none());
+    }
+}
