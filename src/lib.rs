@@ -7,6 +7,7 @@
 
 pub mod changeset;
 pub mod cli;
+pub mod cluster;
 pub mod creds;
 pub mod fleetgen;
 pub mod kubectl;
@@ -19,4 +20,5 @@ pub mod script;
 pub mod secret;
 pub mod sops;
 pub mod tools;
+pub mod validate;
 pub mod workspace;

@@ -9,8 +9,11 @@ use crate::changeset::Mark;
 use crate::creds::{Credentials, Merged};
 use crate::reflector::deploy::{DeployReport, HandEdit};
 use crate::reflector::render::RenderOptions;
+use crate::kubectl::Kubectl;
+use crate::reflector::verify::ClusterSnapshot;
 use crate::repo::{CredFile, Overlay, Scan};
 use crate::secret::SourceSpec;
+use crate::validate::Finding;
 use rhai::{Array, CustomType, Dynamic, Engine, TypeBuilder};
 
 pub fn register(engine: &mut Engine) {
@@ -24,7 +27,10 @@ pub fn register(engine: &mut Engine) {
         .build_type::<SourceSpec>()
         .build_type::<Mark>()
         .build_type::<RenderOptions>()
-        .build_type::<DeployReport>();
+        .build_type::<DeployReport>()
+        .build_type::<Finding>()
+        .build_type::<Kubectl>()
+        .build_type::<ClusterSnapshot>();
 }
 
 fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Array {
@@ -193,5 +199,41 @@ impl CustomType for DeployReport {
             .and_comments(&["/// `path (reason)` of each differing file left untouched because force was not given."])
             .with_get("overwritten", |r: &mut DeployReport| hand_edits(&r.overwritten))
             .and_comments(&["/// `path (reason)` of each differing file replaced because force was given."]);
+impl CustomType for Finding {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Finding")
+            .with_comments(&[
+                "/// One validation or verification result: severity, where, and what to do.",
+            ])
+            .with_get("severity", |f: &mut Finding| f.severity.to_string())
+            .and_comments(&["/// \"error\", \"warning\" or \"info\"."])
+            .with_get("file", |f: &mut Finding| f.file.clone())
+            .and_comments(&[
+                "/// Repo-relative file to fix (for cluster findings: the namespace concerned).",
+            ])
+            .with_get("message", |f: &mut Finding| f.message.clone())
+            .and_comments(&["/// What is wrong and how to fix it; never contains secret values."])
+            .on_print(|f: &mut Finding| format!("{}: {}: {}", f.severity, f.file, f.message));
+    }
+}
+
+impl CustomType for Kubectl {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Cluster")
+            .with_comments(&["/// A live cluster reached through kubectl (`cluster(context)`)."])
+            .with_get("context", |k: &mut Kubectl| {
+                k.context.clone().unwrap_or_default()
+            })
+            .and_comments(&["/// The kubeconfig context, or \"\" for the current one."]);
+    }
+}
+
+impl CustomType for ClusterSnapshot {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Snapshot").with_comments(&[
+            "/// The kubectl documents cluster verification reads; pass it to `verify_snapshot`. Holds Secret data: it has no properties and does not print.",
+        ])
+        .on_print(|_: &mut ClusterSnapshot| "Snapshot".to_string())
+        .on_debug(|_: &mut ClusterSnapshot| "Snapshot".to_string());
     }
 }

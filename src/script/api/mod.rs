@@ -14,12 +14,14 @@ mod credentials;
 mod output;
 mod reflector;
 mod repo;
+mod validate;
 
 pub fn register(engine: &mut Engine, params: &Params) {
     engine.register_global_module(exported_module!(repo::repo_api).into());
     engine.register_global_module(exported_module!(credentials::credentials_api).into());
     engine.register_global_module(exported_module!(output::output_api).into());
     engine.register_global_module(exported_module!(reflector::reflector_api).into());
+    engine.register_global_module(exported_module!(validate::validate_api).into());
     register_params(engine, params);
 }
 

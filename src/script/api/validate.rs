@@ -1,0 +1,122 @@
+//! Validation and cluster verification for scripts: `repo.validate`, `cluster(context)` and its
+//! snapshot, lag and log functions, and the table/JSON renderings of findings.
+//!
+//! Glue only: the checks live in [`crate::validate`], [`crate::cluster`] and
+//! [`crate::reflector::verify`]. Nothing here prints, and nothing here writes to the repository.
+
+use rhai::plugin::*;
+
+#[export_module]
+pub mod validate_api {
+    use crate::cluster;
+    use crate::kubectl::Kubectl as Cluster;
+    use crate::reflector::verify::{ClusterSnapshot as Snapshot, verify};
+    use crate::repo::Overlay;
+    use crate::script::Repo;
+    use crate::script::api::{ScriptResult, items};
+    use crate::script::runtime_error;
+    use crate::validate::{self, Finding, Options};
+    use rhai::{Array, Dynamic, Map};
+    use std::time::Duration;
+
+    fn findings_array(findings: Vec<Finding>) -> Array {
+        findings.into_iter().map(Dynamic::from).collect()
+    }
+
+    /// Validate one overlay statically; an array of Finding. `options`: `#{base_repo: DIR}` also builds Flux Kustomizations sourced from other GitRepositories from DIR ("" or absent: overlay only).
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn validate(repo: &mut Repo, overlay: Overlay, options: Map) -> ScriptResult<Array> {
+        let base_repo = options
+            .get("base_repo")
+            .map(|v| v.to_string())
+            .filter(|v| !v.is_empty() && v != "()")
+            .map(std::path::PathBuf::from);
+        let findings =
+            validate::validate(&mut repo.0.borrow_mut(), &overlay, &Options { base_repo })
+                .map_err(runtime_error)?;
+        Ok(findings_array(findings))
+    }
+
+    /// An array of Finding as an aligned plain-text table (severity, file, message), one per line.
+    #[rhai_fn(global, return_raw)]
+    pub fn render_findings_table(findings: Array) -> ScriptResult<String> {
+        Ok(validate::render_table(&items::<Finding>(
+            &findings, "Finding",
+        )?))
+    }
+
+    /// `value` (maps, arrays, strings, numbers, booleans, (), Findings) as one JSON document.
+    #[rhai_fn(global)]
+    pub fn json(value: Dynamic) -> String {
+        super::to_json_value(&value).to_string()
+    }
+
+    /// A live cluster through kubectl: `context` names the kubeconfig context, "" the current one.
+    #[rhai_fn(global)]
+    pub fn cluster(context: &str) -> Cluster {
+        Cluster::new(Some(context.to_string()).filter(|c| !c.is_empty()))
+    }
+
+    /// Read-only: the Reflector Deployment and pods, the source Secret, every Secret named oci-creds, and the namespaces.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn snapshot(cluster: &mut Cluster) -> ScriptResult<Snapshot> {
+        cluster::snapshot(cluster).map_err(runtime_error)
+    }
+
+    /// Offline/testing mode: a snapshot from saved `kubectl get -o json` files in `dir`: reflector-pods.json, secrets.json, namespaces.json, and optionally (absent = NotFound) reflector-deployment.json and source-secret.json.
+    #[rhai_fn(global, return_raw)]
+    pub fn snapshot_from_dir(dir: &str) -> ScriptResult<Snapshot> {
+        cluster::snapshot_from_dir(std::path::Path::new(dir)).map_err(runtime_error)
+    }
+
+    /// Check a snapshot against the Reflector model: an array of Finding whose `file` is the namespace concerned.
+    #[rhai_fn(global, return_raw)]
+    pub fn verify_snapshot(snapshot: Snapshot) -> ScriptResult<Array> {
+        let report = verify(&snapshot).map_err(runtime_error)?;
+        Ok(findings_array(validate::from_verify(&report)))
+    }
+
+    /// Warning and error lines of Reflector's log since `since` (e.g. "10m"), duplicates counted.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn reflector_warnings(cluster: &mut Cluster, since: &str) -> ScriptResult<Array> {
+        let lines = cluster::reflector_warnings(cluster, since).map_err(runtime_error)?;
+        Ok(lines.into_iter().map(Dynamic::from).collect())
+    }
+
+    /// The one write: annotate the source with a probe timestamp and wait (at most `timeout_s`) until every mirror reflects it; the seconds it took. An error when not caught up, or when it took over 60 s.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn measure_lag(cluster: &mut Cluster, timeout_s: i64) -> ScriptResult<f64> {
+        let timeout = Duration::from_secs(timeout_s.max(1) as u64);
+        let lag = cluster::measure_lag(cluster, timeout).map_err(runtime_error)?;
+        Ok(lag.as_secs_f64())
+    }
+}
+
+/// Rhai values as JSON; a Finding becomes `{severity, file, message}`, anything else its string.
+fn to_json_value(value: &rhai::Dynamic) -> serde_json::Value {
+    use serde_json::Value;
+    if let Some(f) = value.clone().try_cast::<crate::validate::Finding>() {
+        return serde_json::json!({"severity": f.severity.to_string(), "file": f.file, "message": f.message});
+    }
+    if let Some(map) = value.read_lock::<rhai::Map>() {
+        return Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_string(), to_json_value(v)))
+                .collect(),
+        );
+    }
+    if let Some(array) = value.read_lock::<rhai::Array>() {
+        return Value::Array(array.iter().map(to_json_value).collect());
+    }
+    if value.is_unit() {
+        Value::Null
+    } else if let Ok(b) = value.as_bool() {
+        Value::Bool(b)
+    } else if let Ok(i) = value.as_int() {
+        Value::from(i)
+    } else if let Ok(f) = value.as_float() {
+        Value::from(f)
+    } else {
+        Value::String(crate::redact::redact(&value.to_string()).into_owned())
+    }
+}

@@ -1,0 +1,728 @@
+//! Static validation of one cluster overlay: is its consolidated source Secret where Flux applies
+//! it, encrypted for the right recipients, carrying valid credentials, and annotated so Reflector
+//! mirrors it into exactly the namespaces whose objects need it?
+//!
+//! The answer is a list of [`Finding`]s, each naming the file to fix and saying how. This module
+//! only reads: it never stages or writes anything, never prints, and never puts a secret value into
+//! a finding (credentials are decrypted into memory only to check that they parse). Builds run
+//! `kubectl kustomize` on the files on disk, so validate a repository before staging changes to it.
+
+use crate::kustomize;
+use crate::manifest;
+use crate::reflector::model::{Outcome, ReflectionSettings, SourceSecret, plan};
+use crate::reflector::verify::{self, VerifyReport};
+use crate::reflector::{ALLOWED, ALLOWED_NAMESPACES, AUTO_ENABLED, AUTO_NAMESPACES};
+use crate::repo::{self, FluxKustomization, Overlay, OverlayIndex, normalize_path};
+use crate::secret::{self, DOCKERCONFIGJSON_TYPE, FILE_NAME, SOURCE_NAMESPACE, SecretMeta};
+use crate::workspace::Workspace;
+use anyhow::Result;
+use rayon::prelude::*;
+use serde_yaml::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The overlay's own GitRepository: Flux Kustomizations sourced from it have repo-root-relative paths.
+const OWN_SOURCE: &str = "flux-system";
+const FLUX_SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+
+/// How bad a finding is. `Info` is context (what was skipped), never a problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// One observation: the file (or, for a cluster, the namespace) it concerns and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub file: String,
+    pub message: String,
+}
+
+/// What to look at beyond the overlay.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Checkout of the repository other GitRepositories point at (e.g. the shared base).
+    pub base_repo: Option<PathBuf>,
+}
+
+/// Findings in order, without duplicates (two Flux Kustomizations may build the same object).
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn push(&mut self, severity: Severity, file: &str, message: impl Into<String>) {
+        let finding = Finding {
+            severity,
+            file: file.to_string(),
+            message: message.into(),
+        };
+        if !self.0.contains(&finding) {
+            self.0.push(finding);
+        }
+    }
+}
+
+/// A Flux Kustomization whose `spec.path` built, with the documents it would apply.
+struct Built<'a> {
+    flux: &'a FluxKustomization,
+    docs: Vec<Value>,
+}
+
+/// Validate `overlay`; fails only when the overlay cannot be read at all.
+pub fn validate(ws: &mut Workspace, overlay: &Overlay, options: &Options) -> Result<Vec<Finding>> {
+    let idx = repo::index(&ws.changes, overlay)?;
+    let mut out = Findings::default();
+    let source = check_single_source(ws, overlay, &mut out)?;
+    let builds = build_all(ws.changes.root(), overlay, &idx, options, &mut out);
+    check_secret_ref_namespaces(&idx, &builds, &mut out);
+    if let Some(text) = source {
+        check_reachable(overlay, &idx, &mut out);
+        check_source(ws, overlay, &text, &idx, &builds, &mut out);
+    }
+    Ok(out.0)
+}
+
+/// Exactly one `oci-creds.yaml`, in `flux-system/`; returns the source's text when it exists.
+fn check_single_source(
+    ws: &Workspace,
+    overlay: &Overlay,
+    out: &mut Findings,
+) -> Result<Option<String>> {
+    let source_path = overlay.source_path();
+    let run = consolidate_command(overlay);
+    for path in ws.changes.files_under(&overlay.path)? {
+        if path.rsplit('/').next() == Some(FILE_NAME) && path != source_path {
+            out.push(
+                Severity::Error,
+                &path,
+                format!(
+                    "per-service copy of the registry credentials; a cluster keeps exactly one source at \
+                     {source_path} (Property 7). Run `{run}` to move it there"
+                ),
+            );
+        }
+    }
+    let source = ws.changes.read(&source_path)?;
+    if source.is_none() {
+        out.push(
+            Severity::Error,
+            &source_path,
+            format!("the source Secret is missing; run `{run}` to create it"),
+        );
+    }
+    Ok(source)
+}
+
+fn consolidate_command(overlay: &Overlay) -> String {
+    let customer = overlay
+        .customer
+        .as_ref()
+        .map(|c| format!(" --set customer={c}"))
+        .unwrap_or_default();
+    format!(
+        "ocitool run scripts/consolidate.rhai{customer} --set cluster={}",
+        overlay.cluster
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builds
+
+/// Whether `flux` builds from the fleet repository itself, so its `spec.path` is repo-root-relative.
+fn is_own_source(flux: &FluxKustomization) -> bool {
+    flux.source_kind == "GitRepository" && flux.source_name == OWN_SOURCE
+}
+
+/// Where a Flux Kustomization's `spec.path` is on disk, or None when its source is not available.
+fn flux_dir(root: &Path, flux: &FluxKustomization, options: &Options) -> Option<PathBuf> {
+    if is_own_source(flux) {
+        return Some(root.join(&flux.path));
+    }
+    options.base_repo.as_ref().map(|base| base.join(&flux.path))
+}
+
+/// Build every kustomization directory of the overlay and every Flux Kustomization's path once
+/// (in parallel: `kubectl kustomize` dominates the run time), report failures, and return what built.
+fn build_all<'a>(
+    root: &Path,
+    overlay: &Overlay,
+    idx: &'a OverlayIndex,
+    options: &Options,
+    out: &mut Findings,
+) -> Vec<Built<'a>> {
+    // Directory to build → the file a failure is reported against.
+    let mut dirs: BTreeMap<PathBuf, String> = idx
+        .kustomizations
+        .iter()
+        .map(|k| (root.join(&k.dir), k.path.clone()))
+        .collect();
+    let mut unseen = Vec::new();
+    for flux in &idx.flux_kustomizations {
+        match flux_dir(root, flux, options) {
+            Some(dir) => {
+                dirs.entry(dir).or_insert_with(|| flux.file.clone());
+            }
+            None => unseen.push(format!("`{}` (from {})", flux.name, flux.source_name)),
+        }
+    }
+    if !unseen.is_empty() {
+        out.push(
+            Severity::Info,
+            &overlay.path,
+            format!(
+                "the analysis saw the overlay only: Flux Kustomizations {} build from other repositories; \
+                 pass --set base_repo=DIR to include them",
+                unseen.join(", ")
+            ),
+        );
+    }
+    let built: BTreeMap<PathBuf, Result<String>> = dirs
+        .keys()
+        .cloned()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|dir| {
+            let result = kustomize::build(&dir);
+            (dir, result)
+        })
+        .collect();
+    for (dir, result) in &built {
+        if let Err(e) = result {
+            let rel = dir.strip_prefix(root).unwrap_or(dir).display().to_string();
+            out.push(
+                Severity::Error,
+                &dirs[dir],
+                format!("{rel} does not build: {e:#}"),
+            );
+        }
+    }
+    idx.flux_kustomizations
+        .iter()
+        .filter_map(|flux| {
+            let text = built.get(&flux_dir(root, flux, options)?)?.as_ref().ok()?;
+            let docs = manifest::parse_documents(&flux.file, text).ok()?;
+            Some(Built { flux, docs })
+        })
+        .collect()
+}
+
+/// The overlay file that declares `doc` (same kind and name), for naming it in a finding.
+fn origin_of(idx: &OverlayIndex, doc: &Value) -> Option<String> {
+    let same = |d: &Value| {
+        manifest::kind(d) == manifest::kind(doc) && manifest::name(d) == manifest::name(doc)
+    };
+    idx.documents
+        .iter()
+        .find(|(_, docs)| docs.iter().any(same))
+        .map(|(file, _)| file.clone())
+}
+
+fn is_flux_source(doc: &Value) -> bool {
+    manifest::is(doc, FLUX_SOURCE_GROUP, "HelmRepository")
+        || manifest::is(doc, FLUX_SOURCE_GROUP, "OCIRepository")
+}
+
+/// `secretRef.namespace` is not in the Flux schema: the field is dropped and the ref stays local.
+fn check_secret_ref_namespaces(idx: &OverlayIndex, builds: &[Built], out: &mut Findings) {
+    for built in builds {
+        for doc in built.docs.iter().filter(|d| is_flux_source(d)) {
+            if manifest::str_at(doc, &["spec", "secretRef", "namespace"]).is_none() {
+                continue;
+            }
+            let file = origin_of(idx, doc).unwrap_or_else(|| built.flux.file.clone());
+            out.push(
+                Severity::Error,
+                &file,
+                format!(
+                    "{} `{}` sets spec.secretRef.namespace, a field the Flux schema does not have (secret refs \
+                     are local to the object's namespace); remove it: Reflector mirrors the secret into that namespace",
+                    manifest::kind(doc).unwrap_or_default(),
+                    manifest::name(doc).unwrap_or_default()
+                ),
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who needs the secret
+
+/// Whether a list of `{name: …}` references at `path` in `doc` names `secret`.
+fn names_in(doc: &Value, path: &[&str], secret: &str) -> bool {
+    manifest::at(doc, path)
+        .and_then(Value::as_sequence)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| manifest::str_at(r, &["name"]) == Some(secret))
+        })
+}
+
+/// Whether `doc` pulls with `secret`: a Flux source's `secretRef`, or `imagePullSecrets` of a
+/// Pod, a workload's pod template or a ServiceAccount.
+fn needs_secret(doc: &Value, secret: &str) -> bool {
+    if is_flux_source(doc) {
+        return manifest::str_at(doc, &["spec", "secretRef", "name"]) == Some(secret);
+    }
+    let pulls = |path: &[&str]| names_in(doc, path, secret);
+    match manifest::kind(doc).unwrap_or_default() {
+        "Pod" => pulls(&["spec", "imagePullSecrets"]),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            pulls(&["spec", "template", "spec", "imagePullSecrets"])
+        }
+        "CronJob" => pulls(&[
+            "spec",
+            "jobTemplate",
+            "spec",
+            "template",
+            "spec",
+            "imagePullSecrets",
+        ]),
+        "ServiceAccount" => pulls(&["imagePullSecrets"]),
+        _ => false,
+    }
+}
+
+/// Namespace → the objects there that need `secret`, placed where Flux applies them
+/// (`targetNamespace` wins over the built object's own namespace). An object with neither cannot
+/// be placed (Flux refuses to apply it), so it is reported instead of guessed.
+fn needs(
+    idx: &OverlayIndex,
+    builds: &[Built],
+    secret: &str,
+    out: &mut Findings,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for built in builds {
+        for doc in built.docs.iter().filter(|d| needs_secret(d, secret)) {
+            let what = format!(
+                "{}/{}",
+                manifest::kind(doc).unwrap_or_default(),
+                manifest::name(doc).unwrap_or_default()
+            );
+            let namespace = built
+                .flux
+                .target_namespace
+                .as_deref()
+                .or_else(|| manifest::namespace(doc));
+            match namespace {
+                Some(ns) => {
+                    found.entry(ns.to_string()).or_default().insert(what);
+                }
+                None => out.push(
+                    Severity::Warning,
+                    &origin_of(idx, doc).unwrap_or_else(|| built.flux.file.clone()),
+                    format!(
+                        "{what} needs `{secret}` but has no namespace: set `targetNamespace` on Flux Kustomization \
+                         `{}` ({}) or metadata.namespace, so Flux can apply it and the mirror can follow",
+                        built.flux.name, built.flux.file
+                    ),
+                ),
+            }
+        }
+    }
+    found.remove(SOURCE_NAMESPACE);
+    found
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reachability: Flux must apply the source, and decrypt it while doing so
+
+/// Whether the kustomization chain starting at `start` (repo-relative) includes directory `target`.
+fn reaches(idx: &OverlayIndex, start: &str, target: &str) -> bool {
+    let mut queue = vec![start.to_string()];
+    let mut seen = BTreeSet::new();
+    while let Some(dir) = queue.pop() {
+        if dir == target {
+            return true;
+        }
+        if !seen.insert(dir.clone()) {
+            continue;
+        }
+        if let Some(k) = idx.kustomization_in(&dir) {
+            queue.extend(
+                k.resources
+                    .iter()
+                    .map(|e| normalize_path(&format!("{dir}/{e}"))),
+            );
+        }
+    }
+    false
+}
+
+fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
+    let dir = overlay.join("flux-system");
+    let listed = idx
+        .kustomization_in(&dir)
+        .is_some_and(|k| k.resources.iter().any(|e| normalize_path(e) == FILE_NAME));
+    if !listed {
+        out.push(
+            Severity::Error,
+            &format!("{dir}/kustomization.yaml"),
+            format!("does not list {FILE_NAME} under `resources:`, so Flux never applies the source; add `- {FILE_NAME}`"),
+        );
+    }
+    let builders: Vec<&FluxKustomization> = idx
+        .flux_kustomizations
+        .iter()
+        .filter(|f| is_own_source(f) && reaches(idx, &f.path, &dir))
+        .collect();
+    if builders.is_empty() {
+        out.push(
+            Severity::Error,
+            &overlay.path,
+            format!("no Flux Kustomization (sourceRef {OWN_SOURCE}) builds {dir}, so the source is never applied; point one's spec.path at it or at a kustomization that includes it"),
+        );
+    } else if !builders
+        .iter()
+        .any(|f| f.decryption_provider.as_deref() == Some("sops"))
+    {
+        for flux in builders {
+            out.push(
+                Severity::Error,
+                &flux.file,
+                format!(
+                    "Flux Kustomization `{}` applies {dir} without `spec.decryption.provider: sops`, so Flux would \
+                     apply the source's ciphertext; add `decryption: {{provider: sops, secretRef: {{name: sops-age}}}}`",
+                    flux.name
+                ),
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The source Secret itself
+
+fn check_source(
+    ws: &mut Workspace,
+    overlay: &Overlay,
+    text: &str,
+    idx: &OverlayIndex,
+    builds: &[Built],
+    out: &mut Findings,
+) {
+    let path = overlay.source_path();
+    let meta = match secret::secret_document(&path, text).and_then(|s| secret::meta(&path, &s)) {
+        Ok(meta) => meta,
+        Err(e) => return out.push(Severity::Error, &path, format!("{e:#}")),
+    };
+    if meta.type_ != DOCKERCONFIGJSON_TYPE {
+        out.push(
+            Severity::Error,
+            &path,
+            format!(
+                "the source has type `{}`; it must be {DOCKERCONFIGJSON_TYPE} (re-run `{}`)",
+                meta.type_,
+                consolidate_command(overlay)
+            ),
+        );
+    }
+    let encrypted = crate::sops::is_encrypted(text);
+    if encrypted {
+        check_recipients(ws, &path, text, out);
+    } else {
+        out.push(
+            Severity::Error,
+            &path,
+            "is NOT sops-encrypted: its credentials are in git in plaintext; encrypt it with \
+             `sops encrypt -i` and rotate the credentials",
+        );
+    }
+    check_credentials(ws, &path, text, encrypted, out);
+    let needed = needs(idx, builds, &meta.name, out);
+    check_reflection(&path, &meta, &needed, out);
+}
+
+/// The `age` recipients `.sops.yaml` assigns to `path` (first matching creation rule), or None.
+fn assigned_recipients(sops_yaml: &str, path: &str) -> Option<BTreeSet<String>> {
+    let config: Value = serde_yaml::from_str(sops_yaml).ok()?;
+    let rule = config["creation_rules"]
+        .as_sequence()?
+        .iter()
+        .find(|rule| {
+            rule["path_regex"]
+                .as_str()
+                .and_then(|re| regex::Regex::new(re).ok())
+                .is_some_and(|re| re.is_match(path))
+        })?;
+    let listed: Vec<String> = match &rule["age"] {
+        Value::String(s) => s.split(',').map(|r| r.trim().to_string()).collect(),
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(|r| Some(r.as_str()?.trim().to_string()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(listed.into_iter().filter(|r| !r.is_empty()).collect())
+}
+
+/// The recipients a sops file is encrypted for (`sops.age[].recipient`).
+fn file_recipients(text: &str) -> BTreeSet<String> {
+    let doc: Value = serde_yaml::from_str(text).unwrap_or_default();
+    doc["sops"]["age"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["recipient"].as_str().map(String::from))
+        .collect()
+}
+
+fn check_recipients(ws: &Workspace, path: &str, text: &str, out: &mut Findings) {
+    let config = ws
+        .changes
+        .read(".sops.yaml")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let Some(expected) = assigned_recipients(&config, path) else {
+        return out.push(
+            Severity::Error,
+            path,
+            ".sops.yaml has no creation rule whose path_regex matches this file; add one with the cluster's age recipient",
+        );
+    };
+    let actual = file_recipients(text);
+    if actual != expected {
+        let list = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(", ");
+        out.push(
+            Severity::Error,
+            path,
+            format!(
+                "encrypted for [{}] but .sops.yaml assigns [{}]; run `sops updatekeys {path}`",
+                list(&actual),
+                list(&expected)
+            ),
+        );
+    }
+}
+
+/// Decrypt (in memory) and parse the credentials; without a key, say so and go on.
+fn check_credentials(
+    ws: &mut Workspace,
+    path: &str,
+    text: &str,
+    encrypted: bool,
+    out: &mut Findings,
+) {
+    let plaintext = if encrypted {
+        match ws.sops().and_then(|s| s.decrypt(path, text)) {
+            Ok(p) => p.expose().to_string(),
+            Err(_) => {
+                return out.push(
+                    Severity::Warning,
+                    path,
+                    "cannot decrypt (no key): skipped credential checks; set SOPS_AGE_KEY_FILE to this cluster's key to run them",
+                );
+            }
+        }
+    } else {
+        text.to_string()
+    };
+    match secret::read_source(path, &plaintext) {
+        Ok(spec) if spec.credentials.is_empty() => out.push(
+            Severity::Error,
+            path,
+            "decrypts to a dockerconfigjson without any `auths`; re-run consolidate.rhai or add the registry credentials",
+        ),
+        Ok(_) => {}
+        Err(e) => out.push(
+            Severity::Error,
+            path,
+            format!("does not decrypt to valid registry credentials: {e:#}"),
+        ),
+    }
+}
+
+/// Reflector must be allowed and auto-enabled, mirror into every namespace that needs the secret
+/// (by the model's rules), and into nothing else (least privilege).
+fn check_reflection(
+    path: &str,
+    meta: &SecretMeta,
+    needed: &BTreeMap<String, BTreeSet<String>>,
+    out: &mut Findings,
+) {
+    let settings = match ReflectionSettings::from_annotations(&meta.annotations) {
+        Ok(s) => s,
+        Err(e) => return out.push(Severity::Error, path, format!("{e:#}")),
+    };
+    for (enabled, key) in [
+        (settings.allowed, ALLOWED),
+        (settings.auto_enabled, AUTO_ENABLED),
+    ] {
+        if !enabled {
+            out.push(
+                Severity::Error,
+                path,
+                format!("annotation {key} is not \"true\", so Reflector creates no mirrors; set it to \"true\" (consolidate.rhai writes all four annotations)"),
+            );
+        }
+    }
+    if !(settings.allowed && settings.auto_enabled) {
+        return;
+    }
+    check_needed_namespaces(path, meta, needed, out);
+    check_unneeded_namespaces(path, &settings, needed, out);
+}
+
+fn check_needed_namespaces(
+    path: &str,
+    meta: &SecretMeta,
+    needed: &BTreeMap<String, BTreeSet<String>>,
+    out: &mut Findings,
+) {
+    let source = SourceSecret {
+        namespace: SOURCE_NAMESPACE.to_string(),
+        name: meta.name.clone(),
+        type_: meta.type_.clone(),
+        annotations: meta.annotations.clone(),
+        data: BTreeMap::new(),
+        resource_version: String::new(),
+    };
+    let namespaces: Vec<String> = needed.keys().cloned().collect();
+    let outcomes = match plan(&source, &namespaces, &[]) {
+        Ok(o) => o,
+        Err(e) => return out.push(Severity::Error, path, format!("{e:#}")),
+    };
+    for (ns, outcome) in outcomes {
+        if matches!(outcome, Outcome::Mirror | Outcome::Source) {
+            continue;
+        }
+        let who: Vec<&str> = needed[&ns].iter().map(String::as_str).collect();
+        out.push(
+            Severity::Error,
+            path,
+            format!(
+                "namespace {ns} needs `{}` ({}) but Reflector will not mirror it there; add {ns} to both \
+                 {ALLOWED_NAMESPACES} and {AUTO_NAMESPACES}",
+                meta.name,
+                who.join(", ")
+            ),
+        );
+    }
+}
+
+fn check_unneeded_namespaces(
+    path: &str,
+    settings: &ReflectionSettings,
+    needed: &BTreeMap<String, BTreeSet<String>>,
+    out: &mut Findings,
+) {
+    if settings.auto_namespaces.is_all() || settings.allowed_namespaces.is_all() {
+        out.push(
+            Severity::Warning,
+            path,
+            "a namespace list is empty, so the credentials are mirrored into every namespace; list only the namespaces that need them",
+        );
+    }
+    let listed: BTreeSet<&str> = settings
+        .allowed_namespaces
+        .patterns()
+        .iter()
+        .chain(settings.auto_namespaces.patterns())
+        .filter(|p| p.is_literal())
+        .map(|p| p.as_str())
+        .collect();
+    for ns in listed.into_iter().filter(|ns| !needed.contains_key(*ns)) {
+        out.push(
+            Severity::Warning,
+            path,
+            format!("namespace {ns} gets a mirror but nothing there needs it; remove it from the namespace lists (least privilege)"),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Presentation
+
+/// Cluster verification findings in the same shape; `file` holds the namespace concerned.
+pub fn from_verify(report: &VerifyReport) -> Vec<Finding> {
+    report
+        .findings
+        .iter()
+        .map(|f| Finding {
+            severity: match f.severity {
+                verify::Severity::Ok => Severity::Info,
+                verify::Severity::Warning => Severity::Warning,
+                verify::Severity::Error => Severity::Error,
+            },
+            file: f.namespace.clone().unwrap_or_else(|| "-".to_string()),
+            message: f.message.clone(),
+        })
+        .collect()
+}
+
+/// A plain-text table, one finding per line, aligned on the file column.
+pub fn render_table(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return "ok       -  no findings\n".to_string();
+    }
+    let width = findings.iter().map(|f| f.file.len()).max().unwrap_or(0);
+    findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{:<8} {:<width$}  {}\n",
+                f.severity.to_string(),
+                f.file,
+                f.message
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_come_from_the_first_matching_rule() {
+        let config = "creation_rules:\n  - path_regex: '^a/.*'\n    age: r1, r2\n  - path_regex: '.*'\n    age: r3\n";
+        let first: BTreeSet<String> = ["r1", "r2"].map(String::from).into();
+        assert_eq!(assigned_recipients(config, "a/x.yaml"), Some(first));
+        assert_eq!(assigned_recipients(config, "b/x.yaml").unwrap().len(), 1);
+        assert_eq!(assigned_recipients("creation_rules: []", "a"), None);
+    }
+
+    #[test]
+    fn pull_secrets_are_found_in_pods_templates_and_service_accounts() {
+        let doc = |y: &str| serde_yaml::from_str::<Value>(y).unwrap();
+        let deploy = doc(
+            "kind: Deployment\nspec:\n  template:\n    spec:\n      imagePullSecrets: [{name: oci-creds}]\n",
+        );
+        let cron = doc(
+            "kind: CronJob\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          imagePullSecrets: [{name: oci-creds}]\n",
+        );
+        let sa = doc("kind: ServiceAccount\nimagePullSecrets: [{name: other}]\n");
+        let repo = doc(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nspec: {secretRef: {name: oci-creds}}\n",
+        );
+        assert!(needs_secret(&deploy, "oci-creds") && needs_secret(&cron, "oci-creds"));
+        assert!(needs_secret(&repo, "oci-creds"));
+        assert!(!needs_secret(&sa, "oci-creds"));
+    }
+
+    #[test]
+    fn tables_align_and_say_ok_when_empty() {
+        assert!(render_table(&[]).starts_with("ok"));
+        let table = render_table(&[Finding {
+            severity: Severity::Error,
+            file: "a.yaml".into(),
+            message: "fix it".into(),
+        }]);
+        assert_eq!(table, "error    a.yaml  fix it\n");
+    }
+}
