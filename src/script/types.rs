@@ -7,9 +7,9 @@
 use super::Repo;
 use crate::changeset::Mark;
 use crate::creds::{Credentials, Merged};
+use crate::kubectl::Kubectl;
 use crate::reflector::deploy::{DeployReport, HandEdit};
 use crate::reflector::render::RenderOptions;
-use crate::kubectl::Kubectl;
 use crate::reflector::verify::ClusterSnapshot;
 use crate::repo::{CredFile, Overlay, Scan};
 use crate::secret::SourceSpec;
@@ -199,6 +199,9 @@ impl CustomType for DeployReport {
             .and_comments(&["/// `path (reason)` of each differing file left untouched because force was not given."])
             .with_get("overwritten", |r: &mut DeployReport| hand_edits(&r.overwritten))
             .and_comments(&["/// `path (reason)` of each differing file replaced because force was given."]);
+    }
+}
+
 impl CustomType for Finding {
     fn build(mut b: TypeBuilder<Self>) {
         b.with_name("Finding")
