@@ -206,6 +206,13 @@ impl SourceSpec {
         self
     }
 
+    /// This spec carrying `credentials` instead, keeping name, namespaces, labels and annotations
+    /// (what a rotation changes and nothing else).
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
     /// Equal in everything the Secret would say (credentials compared by value, not by origin).
     pub fn says_the_same_as(&self, other: &SourceSpec) -> bool {
         self.credentials.clone().with_origin("") == other.credentials.clone().with_origin("")

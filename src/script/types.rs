@@ -6,7 +6,7 @@
 
 use super::Repo;
 use crate::changeset::Mark;
-use crate::creds::{Credentials, Merged};
+use crate::creds::{Credentials, Merged, Password};
 use crate::repo::{CredFile, Overlay, Scan};
 use crate::secret::SourceSpec;
 use rhai::{Array, CustomType, Dynamic, Engine, TypeBuilder};
@@ -20,7 +20,8 @@ pub fn register(engine: &mut Engine) {
         .build_type::<Credentials>()
         .build_type::<Merged>()
         .build_type::<SourceSpec>()
-        .build_type::<Mark>();
+        .build_type::<Mark>()
+        .build_type::<Password>();
 }
 
 fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Array {
@@ -154,5 +155,14 @@ impl CustomType for Mark {
         b.with_name("Mark").with_comments(&[
             "/// A point in the staged changes to roll back to with `repo.rollback(mark)`.",
         ]);
+    }
+}
+
+impl CustomType for Password {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Password")
+            .with_comments(&["/// A new registry password from `read_password`. Opaque: prints as `<password>`; pass it to `with_registry`."])
+            .on_print(|p: &mut Password| p.to_string())
+            .on_debug(|p: &mut Password| format!("{p:?}"));
     }
 }

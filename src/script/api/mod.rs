@@ -13,11 +13,13 @@ pub(crate) type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 mod credentials;
 mod output;
 mod repo;
+mod rotate;
 
 pub fn register(engine: &mut Engine, params: &Params) {
     engine.register_global_module(exported_module!(repo::repo_api).into());
     engine.register_global_module(exported_module!(credentials::credentials_api).into());
     engine.register_global_module(exported_module!(output::output_api).into());
+    engine.register_global_module(exported_module!(rotate::rotate_api).into());
     register_params(engine, params);
 }
 
