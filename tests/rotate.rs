@@ -226,10 +226,12 @@ fn without_a_cluster_only_consolidated_clusters_change_and_the_report_tracks_the
 }
 
 #[test]
-fn dry_run_shows_the_change_and_writes_nothing() {
+fn dry_run_writes_nothing_and_a_password_file_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
     let fleet = consolidated(&["prod"]);
     let before = fleet.snapshot();
     let (_dir, file) = password_file(NEW_PASSWORD);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let sets = [
         ("cluster", "prod"),
         ("registry", HARBOR),
@@ -241,6 +243,7 @@ fn dry_run_shows_the_change_and_writes_nothing() {
         .succeeds()
         .stdout_has(&format!("acme/prod: rotated {HARBOR}"))
         .stderr_has("dry run")
+        .stderr_has("accessible to other users (mode 644)")
         .leaks_none(&needles());
     assert!(fleet.snapshot() == before);
 }
