@@ -11,21 +11,13 @@ fn cmd() -> Cmd {
 fn usage_errors_exit_2() {
     cmd().args(&["run"]).fails(2).stderr_has("Usage");
     cmd().args(&["frobnicate"]).fails(2);
-    cmd()
-        .args(&["run", "scripts/consolidate.rhai", "--set", "novalue"])
-        .fails(2)
-        .stderr_has("KEY=VALUE");
+    cmd().args(&["run", "scripts/consolidate.rhai", "--set", "novalue"]).fails(2).stderr_has("KEY=VALUE");
 }
 
 #[test]
 fn a_password_on_the_command_line_is_refused() {
     cmd()
-        .args(&[
-            "run",
-            "scripts/consolidate.rhai",
-            "--set",
-            "password=hunter2-cli",
-        ])
+        .args(&["run", "scripts/consolidate.rhai", "--set", "password=hunter2-cli"])
         .fails(2)
         .stderr_has("password_file")
         .leaks_none(&["hunter2-cli".to_string()]);
@@ -54,25 +46,9 @@ fn check_reports_syntax_errors_with_line_and_column() {
 fn runtime_errors_name_script_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("oops.rhai");
-    std::fs::write(
-        &script,
-        "let x = 1;\nlet o = repo.overlay(\"\", \"nowhere\");\n",
-    )
-    .unwrap();
-    let out = cmd()
-        .args(&[
-            "run",
-            script.to_str().unwrap(),
-            "--repo",
-            dir.path().to_str().unwrap(),
-        ])
-        .fails(1);
-    assert!(
-        out.stderr
-            .contains("oops.rhai:2:14: unknown cluster `nowhere`"),
-        "{}",
-        out.stderr
-    );
+    std::fs::write(&script, "let x = 1;\nlet o = repo.overlay(\"\", \"nowhere\");\n").unwrap();
+    let out = cmd().args(&["run", script.to_str().unwrap(), "--repo", dir.path().to_str().unwrap()]).fails(1);
+    assert!(out.stderr.contains("oops.rhai:2:14: unknown cluster `nowhere`"), "{}", out.stderr);
     assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
 }
 
@@ -81,42 +57,21 @@ fn runaway_scripts_hit_the_operation_limit() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("loop.rhai");
     std::fs::write(&script, "loop { }\n").unwrap();
-    let out = cmd()
-        .args(&[
-            "run",
-            script.to_str().unwrap(),
-            "--repo",
-            dir.path().to_str().unwrap(),
-        ])
-        .fails(1);
+    let out = cmd().args(&["run", script.to_str().unwrap(), "--repo", dir.path().to_str().unwrap()]).fails(1);
     assert!(out.stderr.contains("loop.rhai:1:"), "{}", out.stderr);
 }
 
 #[test]
 fn api_lists_every_registered_function_and_type() {
     let out = cmd().args(&["api"]).succeeds();
-    for name in [
-        "### `Repo`",
-        "### `Credentials`",
-        "### `CredFile`",
-        "merge_credentials(",
-        "scan(repo: Repo",
-        "- `.namespace` →",
-    ] {
+    for name in ["### `Repo`", "### `Credentials`", "### `CredFile`", "merge_credentials(", "scan(repo: Repo", "- `.namespace` →"] {
         assert!(out.stdout.contains(name), "`ocitool api` lacks {name}");
     }
     let engine = ocitool::script::engine(&Default::default());
     for signature in engine.gen_fn_signatures(false) {
-        let name = signature
-            .split('(')
-            .next()
-            .unwrap()
-            .trim_start_matches("get$");
+        let name = signature.split('(').next().unwrap().trim_start_matches("get$");
         if !matches!(name, "to_string" | "to_debug") {
-            assert!(
-                out.stdout.contains(name),
-                "`ocitool api` lacks registered function {name}"
-            );
+            assert!(out.stdout.contains(name), "`ocitool api` lacks registered function {name}");
         }
     }
 }
@@ -126,19 +81,12 @@ fn docs_scripting_md_holds_the_current_api_reference() {
     let api = cmd().args(&["api"]).succeeds().stdout;
     let doc_path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/scripting.md");
     let doc = std::fs::read_to_string(doc_path).unwrap();
-    let embedded = ocitool::script::reference::embedded_section(&doc)
-        .expect("docs/scripting.md has the api markers");
+    let embedded = ocitool::script::reference::embedded_section(&doc).expect("docs/scripting.md has the api markers");
     if embedded != api.trim_matches('\n') {
         if std::env::var_os("OCITOOL_BLESS").is_some() {
-            let start = doc.find(ocitool::script::reference::BEGIN).unwrap()
-                + ocitool::script::reference::BEGIN.len();
+            let start = doc.find(ocitool::script::reference::BEGIN).unwrap() + ocitool::script::reference::BEGIN.len();
             let end = doc.find(ocitool::script::reference::END).unwrap();
-            let updated = format!(
-                "{}\n{}\n{}",
-                &doc[..start],
-                api.trim_matches('\n'),
-                &doc[end..]
-            );
+            let updated = format!("{}\n{}\n{}", &doc[..start], api.trim_matches('\n'), &doc[end..]);
             std::fs::write(doc_path, updated).unwrap();
         } else {
             let diff = similar::TextDiff::from_lines(embedded, api.trim_matches('\n'));

@@ -32,10 +32,7 @@ impl Fleet {
     pub fn generated(spec: &ocitool::fleetgen::FleetSpec) -> Fleet {
         let dir = tempfile::tempdir().expect("tempdir");
         let generated = ocitool::fleetgen::generate(dir.path(), spec).expect("generate fleet");
-        Fleet {
-            dir,
-            key_file: generated.key_file,
-        }
+        Fleet { dir, key_file: generated.key_file }
     }
 
     pub fn path(&self) -> &Path {
@@ -54,8 +51,7 @@ impl Fleet {
     /// `ocitool run scripts/<script> --repo <fleet>`.
     pub fn run(&self, script: &str) -> Cmd {
         let script = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
-        self.ocitool()
-            .args(&["run", &script, "--repo", self.path().to_str().unwrap()])
+        self.ocitool().args(&["run", &script, "--repo", self.path().to_str().unwrap()])
     }
 
     pub fn read(&self, rel: &str) -> String {
@@ -77,12 +73,7 @@ impl Fleet {
         let mut files = BTreeMap::new();
         for entry in walkdir::WalkDir::new(self.path()).into_iter().flatten() {
             if entry.file_type().is_file() {
-                let rel = entry
-                    .path()
-                    .strip_prefix(self.path())
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
+                let rel = entry.path().strip_prefix(self.path()).unwrap().to_string_lossy().into_owned();
                 files.insert(rel, std::fs::read(entry.path()).unwrap());
             }
         }
@@ -91,10 +82,7 @@ impl Fleet {
 
     /// Files named `name` anywhere in the fleet, repo-relative, sorted.
     pub fn find(&self, name: &str) -> Vec<String> {
-        self.snapshot()
-            .into_keys()
-            .filter(|p| p.rsplit('/').next() == Some(name))
-            .collect()
+        self.snapshot().into_keys().filter(|p| p.rsplit('/').next() == Some(name)).collect()
     }
 
     /// Decrypt a repo-relative file with the fleet's key (the real sops).
@@ -105,11 +93,7 @@ impl Fleet {
             .env("SOPS_AGE_KEY_FILE", &self.key_file)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "sops decrypt {rel}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "sops decrypt {rel}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -118,10 +102,7 @@ impl Fleet {
         for (path, bytes) in self.snapshot() {
             let text = String::from_utf8_lossy(&bytes);
             for secret in secrets {
-                assert!(
-                    !text.contains(secret.as_str()),
-                    "plaintext secret found in {path}"
-                );
+                assert!(!text.contains(secret.as_str()), "plaintext secret found in {path}");
             }
         }
     }
@@ -149,10 +130,7 @@ impl Cmd {
     pub fn new(cwd: &Path) -> Cmd {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ocitool"));
         command.current_dir(cwd);
-        Cmd {
-            command,
-            stdin: None,
-        }
+        Cmd { command, stdin: None }
     }
 
     pub fn args(mut self, args: &[&str]) -> Cmd {
@@ -181,10 +159,7 @@ impl Cmd {
 
     pub fn output(mut self) -> Output {
         use std::io::Write;
-        self.command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        self.command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = self.command.spawn().expect("spawn ocitool");
         let mut stdin = child.stdin.take().unwrap();
         if let Some(text) = self.stdin.take() {
@@ -220,40 +195,24 @@ pub struct Output {
 
 impl Output {
     pub fn code(self, expected: i32) -> Output {
-        assert_eq!(
-            self.code, expected,
-            "exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, expected, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
         self
     }
 
     pub fn stdout_has(self, needle: &str) -> Output {
-        assert!(
-            self.stdout.contains(needle),
-            "stdout lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout,
-            self.stderr
-        );
+        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
         self
     }
 
     pub fn stderr_has(self, needle: &str) -> Output {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}\n--- stderr\n{}",
-            self.stderr
-        );
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n--- stderr\n{}", self.stderr);
         self
     }
 
     /// Panics if stdout or stderr contains any of `secrets`.
     pub fn leaks_none(self, secrets: &[String]) -> Output {
         for secret in secrets {
-            assert!(
-                !self.stdout.contains(secret.as_str()) && !self.stderr.contains(secret.as_str()),
-                "output leaks a secret"
-            );
+            assert!(!self.stdout.contains(secret.as_str()) && !self.stderr.contains(secret.as_str()), "output leaks a secret");
         }
         self
     }

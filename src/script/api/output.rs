@@ -19,11 +19,7 @@ pub mod output_api {
     /// Join the items of an array (printed as strings) with `separator`.
     #[rhai_fn(global)]
     pub fn join(items: rhai::Array, separator: &str) -> String {
-        items
-            .iter()
-            .map(|item| item.to_string())
-            .collect::<Vec<_>>()
-            .join(separator)
+        items.iter().map(|item| item.to_string()).collect::<Vec<_>>().join(separator)
     }
 
     /// Split a comma-separated `--set` value into a trimmed array without empty items.
