@@ -225,6 +225,100 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// A new registry password, read from a file or standard input by [`Password::read`]. Opaque: it
+/// is registered for redaction the moment it is read, prints as `<password>`, and its only way out
+/// is into a [`RegistryAuth`] (so scripts can pass it along but never see it as a string).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+/// What `password_file=-` means: read standard input.
+pub const STDIN: &str = "-";
+
+impl Password {
+    /// Read the password from `source`, a file path or [`STDIN`]. One trailing newline (`\n` or
+    /// `\r\n`) is dropped, since `echo` and editors add one that is not part of the password.
+    pub fn read(source: &str) -> Result<Password> {
+        let text = if source == STDIN {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("could not read the password from standard input")?;
+            text
+        } else {
+            std::fs::read_to_string(source)
+                .with_context(|| format!("could not read the password file {source}"))?
+        };
+        Password::from_text(source, text)
+    }
+
+    fn from_text(source: &str, mut text: String) -> Result<Password> {
+        let trimmed_len = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t).len())
+            .unwrap_or(text.len());
+        text.truncate(trimmed_len);
+        crate::redact::register(&text);
+        let shown = if source == STDIN {
+            "standard input"
+        } else {
+            source
+        };
+        if text.is_empty() {
+            bail!("the password from {shown} is empty");
+        }
+        if text.contains('\n') {
+            bail!("the password from {shown} spans several lines; put only the password in it");
+        }
+        Ok(Password(text))
+    }
+
+    /// A warning when the password file can be read by other users than its owner (the password
+    /// is then exposed before ocitool ever sees it); None for standard input and private files.
+    pub fn permission_warning(source: &str) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(source).ok()?.permissions().mode();
+        (source != STDIN && mode & 0o077 != 0).then(|| {
+            format!(
+                "password file {source} is accessible to other users (mode {:o}); `chmod 600 {source}`",
+                mode & 0o777
+            )
+        })
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<password>")
+    }
+}
+
+impl fmt::Display for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<password>")
+    }
+}
+
+impl Credentials {
+    /// A copy with `registry` set (added or replaced) to `username` and `password`; every other
+    /// registry is kept as it is.
+    pub fn with_registry(
+        &self,
+        registry: &str,
+        username: &str,
+        password: &Password,
+    ) -> Credentials {
+        let mut creds = self.clone();
+        creds.set(registry, RegistryAuth::new(username, &password.0));
+        creds
+    }
+
+    /// A copy without `registry` (unchanged when it was not there).
+    pub fn without_registry(&self, registry: &str) -> Credentials {
+        let mut creds = self.clone();
+        creds.remove(registry);
+        creds
+    }
+}
+
 /// Several origins carry different credentials for one registry.
 #[derive(Debug, Clone)]
 pub struct Conflict {
@@ -423,5 +517,25 @@ mod tests {
             a.fingerprint("ghcr.io").unwrap().len(),
             "sha256:".len() + 12
         );
+    }
+
+    #[test]
+    fn passwords_drop_one_trailing_newline_and_never_print() {
+        let pw = Password::from_text("f", "n3w-pass-word\r\n".into()).unwrap();
+        assert_eq!(pw.0, "n3w-pass-word");
+        assert_eq!(format!("{pw} {pw:?}"), "<password> <password>");
+        assert!(Password::from_text("f", "\n".into()).is_err());
+        assert!(Password::from_text("f", "a\nb\n".into()).is_err());
+        assert_eq!(crate::redact::redact("x n3w-pass-word"), "x <redacted>");
+    }
+
+    #[test]
+    fn with_and_without_registry_keep_the_others() {
+        let creds = Credentials::from_basic_auth("s", "ghcr.io", "u", "old-pass-1");
+        let pw = Password::from_text("f", "new-pass-2".into()).unwrap();
+        let added = creds.with_registry("quay.io", "v", &pw);
+        assert_eq!(added.registries(), vec!["ghcr.io", "quay.io"]);
+        assert_eq!(added.fingerprint("ghcr.io"), creds.fingerprint("ghcr.io"));
+        assert_eq!(added.without_registry("quay.io"), creds);
     }
 }

@@ -1331,7 +1331,10 @@ bases: [oci-creds.yaml]
             prop_assert!(entries.iter().any(|e| entry_matches(e, OCI)));
             prop_assert_eq!(add_resource("k.yaml", &back, OCI).unwrap(), None);
             prop_assert_eq!(back.ends_with('\n'), text.ends_with('\n'));
-            prop_assert_eq!(back.contains("\r\n"), k.crlf);
+            // A one-line result without a final newline keeps no line ending to learn CRLF from.
+            if out.contains('\n') {
+                prop_assert_eq!(back.contains("\r\n"), k.crlf);
+            }
         }
     }
 }

@@ -210,6 +210,13 @@ impl SourceSpec {
         self
     }
 
+    /// This spec carrying `credentials` instead, keeping name, namespaces, labels and annotations
+    /// (what a rotation changes and nothing else).
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
     /// True when this spec, read from an existing Secret, already says everything `desired`
     /// would write (credentials compared by value, not by origin).
     pub fn already_says(&self, desired: &SourceSpec) -> bool {

@@ -6,7 +6,7 @@
 
 use super::Repo;
 use crate::changeset::Mark;
-use crate::creds::{Credentials, Merged};
+use crate::creds::{Credentials, Merged, Password};
 use crate::kubectl::Kubectl;
 use crate::reflector::deploy::{DeployReport, HandEdit};
 use crate::reflector::render::RenderOptions;
@@ -30,7 +30,8 @@ pub fn register(engine: &mut Engine) {
         .build_type::<DeployReport>()
         .build_type::<Finding>()
         .build_type::<Kubectl>()
-        .build_type::<ClusterSnapshot>();
+        .build_type::<ClusterSnapshot>()
+        .build_type::<Password>();
 }
 
 fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Array {
@@ -238,5 +239,14 @@ impl CustomType for ClusterSnapshot {
         ])
         .on_print(|_: &mut ClusterSnapshot| "Snapshot".to_string())
         .on_debug(|_: &mut ClusterSnapshot| "Snapshot".to_string());
+    }
+}
+
+impl CustomType for Password {
+    fn build(mut b: TypeBuilder<Self>) {
+        b.with_name("Password")
+            .with_comments(&["/// A new registry password from `read_password`. Opaque: prints as `<password>`; pass it to `with_registry`."])
+            .on_print(|p: &mut Password| p.to_string())
+            .on_debug(|p: &mut Password| format!("{p:?}"));
     }
 }

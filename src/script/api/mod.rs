@@ -14,6 +14,7 @@ mod credentials;
 mod output;
 mod reflector;
 mod repo;
+mod rotate;
 mod validate;
 
 pub fn register(engine: &mut Engine, params: &Params) {
@@ -22,6 +23,7 @@ pub fn register(engine: &mut Engine, params: &Params) {
     engine.register_global_module(exported_module!(output::output_api).into());
     engine.register_global_module(exported_module!(reflector::reflector_api).into());
     engine.register_global_module(exported_module!(validate::validate_api).into());
+    engine.register_global_module(exported_module!(rotate::rotate_api).into());
     register_params(engine, params);
 }
 
