@@ -115,11 +115,20 @@ impl Changeset {
     /// Current content of `rel`: staged if staged, otherwise on disk; None when absent or deleted.
     pub fn read(&self, rel: &str) -> Result<Option<String>> {
         let rel = self.normalize(rel)?;
-        match self.log.iter().rev().find(|(p, _)| *p == rel) {
-            Some((_, Op::Write(text))) => Ok(Some(text.clone())),
-            Some((_, Op::Delete)) => Ok(None),
+        match self.last_op(&rel) {
+            Some(Op::Write(text)) => Ok(Some(text.clone())),
+            Some(Op::Delete) => Ok(None),
             None => self.read_disk(&rel),
         }
+    }
+
+    /// The latest staged operation on normalized path `rel`, if any.
+    fn last_op(&self, rel: &str) -> Option<&Op> {
+        self.log
+            .iter()
+            .rev()
+            .find(|(p, _)| p == rel)
+            .map(|(_, op)| op)
     }
 
     fn read_disk(&self, rel: &str) -> Result<Option<String>> {
@@ -131,8 +140,13 @@ impl Changeset {
         }
     }
 
+    /// Whether `rel` exists as the changeset sees it; never reads the file's content.
     pub fn exists(&self, rel: &str) -> Result<bool> {
-        Ok(self.read(rel)?.is_some())
+        let rel = self.normalize(rel)?;
+        match self.last_op(&rel) {
+            Some(op) => Ok(matches!(op, Op::Write(_))),
+            None => Ok(self.resolve(&rel)?.is_file()),
+        }
     }
 
     /// Stage writing `content` to `rel`.
@@ -183,13 +197,11 @@ impl Changeset {
                 files.insert(path.clone());
             }
         }
-        let mut listed = Vec::new();
-        for path in files {
-            if self.exists(&path)? {
-                listed.push(path);
-            }
-        }
-        Ok(listed)
+        // The walk saw what is on disk; only staged operations can change whether a file exists.
+        Ok(files
+            .into_iter()
+            .filter(|path| !matches!(self.last_op(path), Some(Op::Delete)))
+            .collect())
     }
 
     pub fn mark(&self) -> Mark {
