@@ -404,9 +404,10 @@ pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
         deploys_reflector: idx.deploys_reflector(),
         warnings: Vec::new(),
     };
-    for path in cs.files_under(&overlay.join("services"))? {
-        if file_name(&path) == FILE_NAME && path.starts_with(&services_prefix) {
-            let file = cred_file(cs, &idx, &path, &services_prefix)?;
+    // The index has already listed and parsed every YAML file of the overlay, these included.
+    for (path, docs) in &idx.documents {
+        if file_name(path) == FILE_NAME && path.starts_with(&services_prefix) {
+            let file = cred_file(&idx, path, docs, &services_prefix)?;
             if file.kustomization.is_none() {
                 scan.warnings.push(format!(
                     "{path}: no kustomization lists it, so it was never applied; it will be removed and \
@@ -427,14 +428,12 @@ pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
 }
 
 fn cred_file(
-    cs: &Changeset,
     idx: &OverlayIndex,
     path: &str,
+    docs: &[Value],
     services_prefix: &str,
 ) -> Result<CredFile> {
-    let text = cs.read(path)?.unwrap_or_default();
-    let secret = secret::secret_document(path, &text)?;
-    let meta = secret::meta(path, &secret)?;
+    let meta = secret::meta(path, secret::the_secret(path, docs)?)?;
     let dir = parent_dir(path).to_string();
     let service = dir
         .strip_prefix(services_prefix)
@@ -455,7 +454,7 @@ fn cred_file(
         path: path.to_string(),
         secret_name: meta.name,
         secret_type: meta.type_,
-        encrypted: crate::sops::is_encrypted(&text),
+        encrypted: crate::sops::carries_sops_metadata(docs),
         namespace,
         namespace_source,
         kustomization,

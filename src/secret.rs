@@ -44,7 +44,12 @@ pub enum CredentialForm {
 /// The single Secret document of a credentials file, or an error naming the file.
 pub fn secret_document(origin: &str, text: &str) -> Result<Value> {
     let docs = manifest::parse_documents(origin, text)?;
-    let mut secrets = docs.into_iter().filter(|d| manifest::is(d, "", "Secret"));
+    the_secret(origin, &docs).cloned()
+}
+
+/// The single Secret among already-parsed documents, or an error naming the file.
+pub fn the_secret<'a>(origin: &str, docs: &'a [Value]) -> Result<&'a Value> {
+    let mut secrets = docs.iter().filter(|d| manifest::is(d, "", "Secret"));
     let secret = secrets.next().with_context(|| {
         format!("{origin}: no `kind: Secret` document (apiVersion v1) in this file")
     })?;

@@ -134,12 +134,13 @@ impl Sops {
 
 /// True when `text` is a sops-encrypted YAML document (it carries sops's top-level metadata).
 pub fn is_encrypted(text: &str) -> bool {
-    crate::manifest::parse_documents("", text)
-        .map(|docs| {
-            docs.iter()
-                .any(|d| d.get("sops").and_then(|s| s.get("mac")).is_some())
-        })
-        .unwrap_or(false)
+    crate::manifest::parse_documents("", text).is_ok_and(|docs| carries_sops_metadata(&docs))
+}
+
+/// True when any of these parsed documents carries sops's top-level metadata.
+pub fn carries_sops_metadata(docs: &[serde_yaml::Value]) -> bool {
+    docs.iter()
+        .any(|d| d.get("sops").and_then(|s| s.get("mac")).is_some())
 }
 
 fn parse_version(text: &str) -> Option<(u32, u32)> {
