@@ -290,8 +290,7 @@ impl OverlayIndex {
                 continue;
             }
             for doc in docs {
-                let is_repo = manifest::is(doc, FLUX_SOURCE_GROUP, "HelmRepository")
-                    || manifest::is(doc, FLUX_SOURCE_GROUP, "OCIRepository");
+                let is_repo = is_registry_source(doc);
                 let url = manifest::str_at(doc, &["spec", "url"]).unwrap_or_default();
                 let secret = manifest::str_at(doc, &["spec", "secretRef", "name"]);
                 if let (true, Some(host), Some(secret)) = (is_repo, oci_host(url), secret) {
@@ -313,6 +312,12 @@ impl OverlayIndex {
                     && manifest::name(d) == Some("reflector")
             })
     }
+}
+
+/// A Flux HelmRepository or OCIRepository: the sources that pull with a `secretRef`.
+pub fn is_registry_source(doc: &Value) -> bool {
+    manifest::is(doc, FLUX_SOURCE_GROUP, "HelmRepository")
+        || manifest::is(doc, FLUX_SOURCE_GROUP, "OCIRepository")
 }
 
 /// `oci://host[:port]/path` → `host[:port]`.

@@ -12,7 +12,9 @@ use crate::manifest;
 use crate::reflector::model::{Outcome, ReflectionSettings, SourceSecret, plan};
 use crate::reflector::verify::{self, VerifyReport};
 use crate::reflector::{ALLOWED, ALLOWED_NAMESPACES, AUTO_ENABLED, AUTO_NAMESPACES};
-use crate::repo::{self, FluxKustomization, Overlay, OverlayIndex, normalize_path};
+use crate::repo::{
+    self, FluxKustomization, Overlay, OverlayIndex, is_registry_source, normalize_path,
+};
 use crate::secret::{self, DOCKERCONFIGJSON_TYPE, FILE_NAME, SOURCE_NAMESPACE, SecretMeta};
 use crate::workspace::Workspace;
 use anyhow::Result;
@@ -24,7 +26,6 @@ use std::path::{Path, PathBuf};
 
 /// The overlay's own GitRepository: Flux Kustomizations sourced from it have repo-root-relative paths.
 const OWN_SOURCE: &str = "flux-system";
-const FLUX_SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 
 /// How bad a finding is. `Info` is context (what was skipped), never a problem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -231,15 +232,10 @@ fn origin_of(idx: &OverlayIndex, doc: &Value) -> Option<String> {
         .map(|(file, _)| file.clone())
 }
 
-fn is_flux_source(doc: &Value) -> bool {
-    manifest::is(doc, FLUX_SOURCE_GROUP, "HelmRepository")
-        || manifest::is(doc, FLUX_SOURCE_GROUP, "OCIRepository")
-}
-
 /// `secretRef.namespace` is not in the Flux schema: the field is dropped and the ref stays local.
 fn check_secret_ref_namespaces(idx: &OverlayIndex, builds: &[Built], out: &mut Findings) {
     for built in builds {
-        for doc in built.docs.iter().filter(|d| is_flux_source(d)) {
+        for doc in built.docs.iter().filter(|d| is_registry_source(d)) {
             if manifest::str_at(doc, &["spec", "secretRef", "namespace"]).is_none() {
                 continue;
             }
@@ -274,7 +270,7 @@ fn names_in(doc: &Value, path: &[&str], secret: &str) -> bool {
 /// Whether `doc` pulls with `secret`: a Flux source's `secretRef`, or `imagePullSecrets` of a
 /// Pod, a workload's pod template or a ServiceAccount.
 fn needs_secret(doc: &Value, secret: &str) -> bool {
-    if is_flux_source(doc) {
+    if is_registry_source(doc) {
         return manifest::str_at(doc, &["spec", "secretRef", "name"]) == Some(secret);
     }
     let pulls = |path: &[&str]| names_in(doc, path, secret);
