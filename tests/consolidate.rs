@@ -410,3 +410,43 @@ fn a_source_with_only_the_allow_annotations_gets_the_auto_annotations() {
         "{fixed}"
     );
 }
+
+#[test]
+fn a_failing_cluster_is_rolled_back_while_the_others_are_consolidated() {
+    let fleet = Fleet::example();
+    let dev = "acme/applications/overlays/dev";
+    fleet.write(
+        &format!("{dev}/services/kyverno/helmrelease.yaml"),
+        "a: [\n",
+    );
+    let dev_before: Vec<(String, Vec<u8>)> = fleet
+        .snapshot()
+        .into_iter()
+        .filter(|(p, _)| p.starts_with(dev))
+        .collect();
+    let out = fleet
+        .run("consolidate.rhai")
+        .set("customer", "acme")
+        .fails(1);
+    assert!(
+        out.stdout.contains("acme/prod: consolidated"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("error: acme/dev:") && out.stderr.contains("kyverno/helmrelease.yaml"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("1 unit(s) failed"), "{}", out.stderr);
+    let dev_after: Vec<(String, Vec<u8>)> = fleet
+        .snapshot()
+        .into_iter()
+        .filter(|(p, _)| p.starts_with(dev))
+        .collect();
+    assert_eq!(
+        dev_before, dev_after,
+        "the failed cluster must be untouched"
+    );
+    assert!(fleet.exists(&format!("{PROD}/flux-system/oci-creds.yaml")));
+}

@@ -82,10 +82,7 @@ impl ScriptError {
         } else {
             inner.position()
         };
-        let mut message = match inner {
-            EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
-            other => strip_position(&other.to_string()),
-        };
+        let mut message = error_message(inner);
         if let EvalAltResult::ErrorInFunctionCall(name, _, _, call) = err {
             message.push_str(&format!(
                 "\n  (in function `{name}`, called at line {})",
@@ -98,6 +95,29 @@ impl ScriptError {
             column: pos.position(),
             message: crate::redact::redact(&message).into_owned(),
         }
+    }
+}
+
+/// What an error says, without Rhai's position suffix (a thrown value is shown as itself).
+pub(crate) fn error_message(err: &EvalAltResult) -> String {
+    match err.unwrap_inner() {
+        EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+        other => strip_position(&other.to_string()),
+    }
+}
+
+/// Print a warning on stderr: the one way the host warns, always redacted.
+pub(crate) fn warn(message: &str) {
+    eprintln!("warning: {}", crate::redact::redact(message));
+}
+
+impl Repo {
+    /// Record that one unit of work (a cluster) failed and was rolled back: it is reported now,
+    /// the rest of the run goes on, and ocitool exits 1.
+    pub(crate) fn record_failure(&self, unit: &str, message: &str) {
+        let line = format!("{unit}: {}", crate::redact::redact(message));
+        eprintln!("error: {line}");
+        self.0.borrow_mut().failures.push(line);
     }
 }
 

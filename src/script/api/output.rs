@@ -7,7 +7,7 @@ pub mod output_api {
     /// Print a warning to stderr (`warning: …`); secrets are redacted.
     #[rhai_fn(global)]
     pub fn warn(message: &str) {
-        eprintln!("warning: {}", crate::redact::redact(message));
+        crate::script::warn(message);
     }
 
     /// Print a progress or status line to stderr; secrets are redacted.

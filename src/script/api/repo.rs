@@ -11,7 +11,7 @@ pub mod repo_api {
     use crate::script::api::{ScriptResult, items, strings};
     use crate::script::runtime_error;
     use crate::secret::SourceSpec;
-    use rhai::{Array, Dynamic};
+    use rhai::{Array, Dynamic, FnPtr, NativeCallContext};
 
     fn none_if_empty(customer: &str) -> Option<&str> {
         Some(customer).filter(|c| !c.is_empty())
@@ -30,6 +30,50 @@ pub mod repo_api {
         let found = repo::overlays(&repo.0.borrow().changes, none_if_empty(customer))
             .map_err(runtime_error)?;
         Ok(found.into_iter().map(Dynamic::from).collect())
+    }
+
+    /// The overlays a workflow targets: the one of `cluster`, or with cluster "" every overlay of `customer` ("" = every customer); an error when there are none.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn select_overlays(repo: &mut Repo, customer: &str, cluster: &str) -> ScriptResult<Array> {
+        if !cluster.is_empty() {
+            return Ok(vec![Dynamic::from(overlay(repo, customer, cluster)?)]);
+        }
+        let found = overlays(repo, customer)?;
+        if found.is_empty() {
+            return Err(runtime_error(anyhow::anyhow!(
+                "no cluster overlays found for customer '{customer}'"
+            )));
+        }
+        Ok(found)
+    }
+
+    /// Call `step(repo, overlay)` for the selected overlays (as `select_overlays`). A named cluster is one unit: any error stops the run and nothing is written. Otherwise each cluster is all-or-nothing: a failing one is rolled back and recorded (ocitool exits 1) while the others go on.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn for_each_cluster(
+        ctx: NativeCallContext,
+        repo: &mut Repo,
+        customer: &str,
+        cluster: &str,
+        step: FnPtr,
+    ) -> ScriptResult<()> {
+        let selected = select_overlays(repo, customer, cluster)?;
+        if !cluster.is_empty() {
+            let only = selected[0].clone();
+            return step
+                .call_within_context::<Dynamic>(&ctx, (repo.clone(), only))
+                .map(drop);
+        }
+        for item in selected {
+            let unit = item.clone().cast::<Overlay>().label();
+            // Short borrows: the step itself calls back into the repository. It gets `repo` as a
+            // parameter because a closure capturing it would share the value this method runs on.
+            let mark = repo.0.borrow().changes.mark();
+            if let Err(err) = step.call_within_context::<Dynamic>(&ctx, (repo.clone(), item)) {
+                repo.0.borrow_mut().changes.rollback(mark);
+                repo.record_failure(&unit, &crate::script::error_message(&err));
+            }
+        }
+        Ok(())
     }
 
     /// Scan an overlay: every per-service `oci-creds.yaml`, its namespace and references, the existing source.
@@ -137,9 +181,7 @@ pub mod repo_api {
     /// other changes are applied, and ocitool exits 1.
     #[rhai_fn(global, pure)]
     pub fn record_failure(repo: &mut Repo, unit: &str, message: &str) {
-        let line = format!("{unit}: {}", crate::redact::redact(message));
-        eprintln!("error: {line}");
-        repo.0.borrow_mut().failures.push(line);
+        repo.record_failure(unit, message);
     }
 
     /// The staged net changes so far: an array of maps `#{path, kind}` (kind: create, modify, delete).

@@ -17,7 +17,7 @@ pub mod rotate_api {
     #[rhai_fn(global, return_raw)]
     pub fn read_password(path_or_dash: &str) -> ScriptResult<Password> {
         if let Some(warning) = Password::permission_warning(path_or_dash) {
-            eprintln!("warning: {}", crate::redact::redact(&warning));
+            crate::script::warn(&warning);
         }
         Password::read(path_or_dash).map_err(runtime_error)
     }
