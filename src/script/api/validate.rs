@@ -28,8 +28,8 @@ pub mod validate_api {
     pub fn validate(repo: &mut Repo, overlay: Overlay, options: Map) -> ScriptResult<Array> {
         let base_repo = options
             .get("base_repo")
-            .map(|v| v.to_string())
-            .filter(|v| !v.is_empty() && v != "()")
+            .and_then(|v| v.clone().into_string().ok())
+            .filter(|v| !v.is_empty())
             .map(std::path::PathBuf::from);
         let findings =
             validate::validate(&mut repo.0.borrow_mut(), &overlay, &Options { base_repo })
