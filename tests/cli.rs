@@ -7,6 +7,17 @@ fn cmd() -> Cmd {
     Cmd::new(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
+/// Run `text`, saved as script `name`, against an empty repository; it must fail with exit 1.
+fn run_inline(name: &str, text: &str) -> support::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join(name);
+    std::fs::write(&script, text).unwrap();
+    let repo = dir.path().to_str().unwrap();
+    cmd()
+        .args(&["run", script.to_str().unwrap(), "--repo", repo])
+        .fails(1)
+}
+
 #[test]
 fn usage_errors_exit_2() {
     cmd().args(&["run"]).fails(2).stderr_has("Usage");
@@ -52,21 +63,10 @@ fn check_reports_syntax_errors_with_line_and_column() {
 
 #[test]
 fn runtime_errors_name_script_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("oops.rhai");
-    std::fs::write(
-        &script,
+    let out = run_inline(
+        "oops.rhai",
         "let x = 1;\nlet o = repo.overlay(\"\", \"nowhere\");\n",
-    )
-    .unwrap();
-    let out = cmd()
-        .args(&[
-            "run",
-            script.to_str().unwrap(),
-            "--repo",
-            dir.path().to_str().unwrap(),
-        ])
-        .fails(1);
+    );
     assert!(
         out.stderr
             .contains("oops.rhai:2:14: unknown cluster `nowhere`"),
@@ -78,17 +78,7 @@ fn runtime_errors_name_script_line_and_column() {
 
 #[test]
 fn runaway_scripts_hit_the_operation_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("loop.rhai");
-    std::fs::write(&script, "loop { }\n").unwrap();
-    let out = cmd()
-        .args(&[
-            "run",
-            script.to_str().unwrap(),
-            "--repo",
-            dir.path().to_str().unwrap(),
-        ])
-        .fails(1);
+    let out = run_inline("loop.rhai", "loop { }\n");
     assert!(out.stderr.contains("loop.rhai:1:"), "{}", out.stderr);
 }
 
