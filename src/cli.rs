@@ -116,6 +116,7 @@ fn run(
         eprintln!("error: script {} not found", script_path.display());
         return EXIT_USAGE;
     }
+    let json_output = params.get("format").is_some_and(|f| f == "json");
     let workspace = match Workspace::open(repo) {
         Ok(ws) => Rc::new(RefCell::new(ws)),
         Err(err) => return fail(&format!("{err:#}")),
@@ -146,6 +147,8 @@ fn run(
     }
     if dry_run {
         match ws.changes.diff() {
+            // With --set format=json stdout carries the script's one JSON document and nothing else.
+            Ok(diff) if json_output => eprint!("{diff}"),
             Ok(diff) => print!("{diff}"),
             Err(err) => return fail(&format!("{err:#}")),
         }

@@ -13,6 +13,7 @@ pub mod fleetgen;
 pub mod kubectl;
 pub mod kustomize;
 pub mod manifest;
+pub mod progress;
 pub mod redact;
 pub mod reflector;
 pub mod repo;

@@ -450,3 +450,103 @@ fn a_failing_cluster_is_rolled_back_while_the_others_are_consolidated() {
     );
     assert!(fleet.exists(&format!("{PROD}/flux-system/oci-creds.yaml")));
 }
+
+#[test]
+fn a_fleet_wide_run_shows_progress_lines_and_a_final_report() {
+    let fleet = Fleet::example();
+    // No customer and no cluster: every cluster of every customer in the repo.
+    let out = fleet.run("consolidate.rhai").succeeds();
+    // stderr is a pipe here, not a terminal, so progress is one plain line per cluster.
+    assert!(
+        out.stderr.contains("[1/2] acme/dev\n") && out.stderr.contains("[2/2] acme/prod\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.ends_with("2 cluster(s): 2 consolidated\n"),
+        "{}",
+        out.stdout
+    );
+    let again = fleet.run("consolidate.rhai").succeeds();
+    assert!(
+        again
+            .stdout
+            .ends_with("2 cluster(s): 2 already consolidated\n"),
+        "{}",
+        again.stdout
+    );
+}
+
+fn json_of(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}"))
+}
+
+#[test]
+fn format_json_is_one_document_on_stdout_even_in_a_dry_run() {
+    let fleet = Fleet::example();
+    let before = fleet.snapshot();
+    let out = fleet
+        .run("consolidate.rhai")
+        .set("customer", "acme")
+        .set("format", "json")
+        .dry_run()
+        .succeeds()
+        .leaks_none(&secret_needles())
+        .stderr_has("diff --ocitool");
+    let doc = json_of(&out.stdout);
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["failed"], 0);
+    let clusters = doc["clusters"].as_array().unwrap();
+    let statuses: Vec<_> = clusters
+        .iter()
+        .map(|c| {
+            (
+                c["cluster"].as_str().unwrap(),
+                c["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [("acme/dev", "consolidated"), ("acme/prod", "consolidated")]
+    );
+    let prod_registries = clusters[1]["registries"].as_array().unwrap();
+    assert!(
+        prod_registries
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("ghcr.io sha256:")),
+        "{prod_registries:?}"
+    );
+    let source_created =
+        serde_json::json!({"path": format!("{PROD}/flux-system/oci-creds.yaml"), "kind": "create"});
+    assert!(doc["changes"].as_array().unwrap().contains(&source_created));
+    assert_eq!(doc["changes"].as_array().unwrap().len(), 52);
+    assert_eq!(before, fleet.snapshot(), "a dry run writes nothing");
+}
+
+#[test]
+fn format_json_reports_a_failed_cluster_and_exits_1() {
+    let fleet = Fleet::example();
+    fleet.write(
+        "acme/applications/overlays/dev/services/kyverno/helmrelease.yaml",
+        "a: [\n",
+    );
+    let out = fleet.run("consolidate.rhai").set("format", "json").fails(1);
+    let doc = json_of(&out.stdout);
+    assert_eq!(doc["failed"], 1);
+    let dev = &doc["clusters"][0];
+    assert_eq!(
+        (dev["cluster"].as_str(), dev["status"].as_str()),
+        (Some("acme/dev"), Some("failed"))
+    );
+    assert!(
+        dev["error"]
+            .as_str()
+            .unwrap()
+            .contains("kyverno/helmrelease.yaml"),
+        "{dev}"
+    );
+    assert_eq!(doc["clusters"][1]["status"], "consolidated");
+    assert!(fleet.exists(&format!("{PROD}/flux-system/oci-creds.yaml")));
+}

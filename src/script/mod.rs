@@ -11,6 +11,7 @@ pub mod api;
 pub mod reference;
 pub mod types;
 
+use crate::progress;
 use crate::workspace::Workspace;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 use std::cell::RefCell;
@@ -39,14 +40,14 @@ fn apply_limits(engine: &mut Engine) {
 pub fn engine(params: &Params) -> Engine {
     let mut engine = Engine::new();
     apply_limits(&mut engine);
-    engine.on_print(|text| println!("{}", crate::redact::redact(text)));
+    engine.on_print(|text| progress::out(&crate::redact::redact(text)));
     engine.on_debug(|text, source, pos| {
-        eprintln!(
+        progress::err(&format!(
             "debug: {}:{}: {}",
             source.unwrap_or("script"),
             pos,
             crate::redact::redact(text)
-        )
+        ))
     });
     types::register(&mut engine);
     api::register(&mut engine, params);
@@ -108,7 +109,7 @@ pub(crate) fn error_message(err: &EvalAltResult) -> String {
 
 /// Print a warning on stderr: the one way the host warns, always redacted.
 pub(crate) fn warn(message: &str) {
-    eprintln!("warning: {}", crate::redact::redact(message));
+    progress::err(&format!("warning: {}", crate::redact::redact(message)));
 }
 
 impl Repo {
@@ -116,7 +117,7 @@ impl Repo {
     /// the rest of the run goes on, and ocitool exits 1.
     pub(crate) fn record_failure(&self, unit: &str, message: &str) {
         let line = format!("{unit}: {}", crate::redact::redact(message));
-        eprintln!("error: {line}");
+        progress::err(&format!("error: {line}"));
         self.0.borrow_mut().failures.push(line);
     }
 }

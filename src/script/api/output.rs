@@ -4,6 +4,8 @@ use rhai::plugin::*;
 
 #[export_module]
 pub mod output_api {
+    use rhai::Dynamic;
+
     /// Print a warning to stderr (`warning: …`); secrets are redacted.
     #[rhai_fn(global)]
     pub fn warn(message: &str) {
@@ -13,7 +15,7 @@ pub mod output_api {
     /// Print a progress or status line to stderr; secrets are redacted.
     #[rhai_fn(global)]
     pub fn info(message: &str) {
-        eprintln!("{}", crate::redact::redact(message));
+        crate::progress::err(&crate::redact::redact(message));
     }
 
     /// Join the items of an array (printed as strings) with `separator`.
@@ -26,6 +28,30 @@ pub mod output_api {
             .join(separator)
     }
 
+    /// `value` (maps, arrays, strings, numbers, booleans, (), Findings) as one JSON document; strings are redacted.
+    #[rhai_fn(global)]
+    pub fn json(value: Dynamic) -> String {
+        super::to_json_value(&value).to_string()
+    }
+
+    /// A one-line report of per-cluster results (maps with a `status`, as `for_each_cluster` returns them): "3 cluster(s): 2 consolidated, 1 failed".
+    #[rhai_fn(global)]
+    pub fn tally(results: rhai::Array) -> String {
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for result in &results {
+            let status = result
+                .read_lock::<rhai::Map>()
+                .and_then(|map| map.get("status").map(|s| s.to_string()))
+                .unwrap_or_else(|| "done".to_string());
+            *counts.entry(status).or_default() += 1;
+        }
+        let parts: Vec<String> = counts
+            .iter()
+            .map(|(status, n)| format!("{n} {status}"))
+            .collect();
+        format!("{} cluster(s): {}", results.len(), parts.join(", "))
+    }
+
     /// Split a comma-separated `--set` value into a trimmed array without empty items.
     #[rhai_fn(global)]
     pub fn split_list(value: &str) -> rhai::Array {
@@ -35,5 +61,34 @@ pub mod output_api {
             .filter(|s| !s.is_empty())
             .map(|s| s.to_string().into())
             .collect()
+    }
+}
+
+/// Rhai values as JSON; a Finding becomes `{severity, file, message}`, anything else its string.
+fn to_json_value(value: &rhai::Dynamic) -> serde_json::Value {
+    use serde_json::Value;
+    if let Some(f) = value.clone().try_cast::<crate::validate::Finding>() {
+        return serde_json::json!({"severity": f.severity.to_string(), "file": f.file, "message": f.message});
+    }
+    if let Some(map) = value.read_lock::<rhai::Map>() {
+        return Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_string(), to_json_value(v)))
+                .collect(),
+        );
+    }
+    if let Some(array) = value.read_lock::<rhai::Array>() {
+        return Value::Array(array.iter().map(to_json_value).collect());
+    }
+    if value.is_unit() {
+        Value::Null
+    } else if let Ok(b) = value.as_bool() {
+        Value::Bool(b)
+    } else if let Ok(i) = value.as_int() {
+        Value::from(i)
+    } else if let Ok(f) = value.as_float() {
+        Value::from(f)
+    } else {
+        Value::String(crate::redact::redact(&value.to_string()).into_owned())
     }
 }

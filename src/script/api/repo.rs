@@ -6,6 +6,7 @@ use rhai::plugin::*;
 pub mod repo_api {
     use crate::changeset::Mark;
     use crate::creds::Credentials;
+    use crate::progress::{Display, Progress};
     use crate::repo::{self, CredFile, Overlay, Scan};
     use crate::script::Repo;
     use crate::script::api::{ScriptResult, items, strings};
@@ -47,7 +48,7 @@ pub mod repo_api {
         Ok(found)
     }
 
-    /// Call `step(repo, overlay)` for the selected overlays (as `select_overlays`). A named cluster is one unit: any error stops the run and nothing is written. Otherwise each cluster is all-or-nothing: a failing one is rolled back and recorded (ocitool exits 1) while the others go on.
+    /// Call `step(repo, overlay)` for the selected overlays (as `select_overlays`) and return one result map per cluster: the step's map (given a `cluster` key when it lacks one), or `#{cluster, status: "failed", error}`. A named cluster is one unit: any error stops the run and nothing is written. Otherwise each cluster is all-or-nothing: a failing one is rolled back and recorded (ocitool exits 1) while the others go on, with a progress bar on a terminal and `[i/n] cluster` lines on stderr otherwise.
     #[rhai_fn(global, pure, return_raw)]
     pub fn for_each_cluster(
         ctx: NativeCallContext,
@@ -55,25 +56,56 @@ pub mod repo_api {
         customer: &str,
         cluster: &str,
         step: FnPtr,
-    ) -> ScriptResult<()> {
+    ) -> ScriptResult<Array> {
         let selected = select_overlays(repo, customer, cluster)?;
         if !cluster.is_empty() {
             let only = selected[0].clone();
-            return step
-                .call_within_context::<Dynamic>(&ctx, (repo.clone(), only))
-                .map(drop);
+            let label = only.clone().cast::<Overlay>().label();
+            let result = step.call_within_context::<Dynamic>(&ctx, (repo.clone(), only))?;
+            return Ok(vec![result_map(&label, result)]);
         }
+        let mut progress = Progress::start(selected.len(), Display::for_stderr());
+        let mut results = Array::new();
         for item in selected {
-            let unit = item.clone().cast::<Overlay>().label();
+            let label = item.clone().cast::<Overlay>().label();
+            progress.begin(&label);
             // Short borrows: the step itself calls back into the repository. It gets `repo` as a
             // parameter because a closure capturing it would share the value this method runs on.
             let mark = repo.0.borrow().changes.mark();
-            if let Err(err) = step.call_within_context::<Dynamic>(&ctx, (repo.clone(), item)) {
-                repo.0.borrow_mut().changes.rollback(mark);
-                repo.record_failure(&unit, &crate::script::error_message(&err));
-            }
+            let result = match step.call_within_context::<Dynamic>(&ctx, (repo.clone(), item)) {
+                Ok(result) => result_map(&label, result),
+                Err(err) => {
+                    repo.0.borrow_mut().changes.rollback(mark);
+                    let message = crate::script::error_message(&err);
+                    repo.record_failure(&label, &message);
+                    failed_map(&label, &message)
+                }
+            };
+            results.push(result);
         }
-        Ok(())
+        Ok(results)
+    }
+
+    /// What a step returned, as a map that names its cluster.
+    fn result_map(label: &str, result: Dynamic) -> Dynamic {
+        let mut map = result.try_cast::<rhai::Map>().unwrap_or_else(|| {
+            let mut done = rhai::Map::new();
+            done.insert("status".into(), "done".into());
+            done
+        });
+        map.entry("cluster".into()).or_insert_with(|| label.into());
+        Dynamic::from_map(map)
+    }
+
+    fn failed_map(label: &str, message: &str) -> Dynamic {
+        let mut map = rhai::Map::new();
+        map.insert("cluster".into(), label.into());
+        map.insert("status".into(), "failed".into());
+        map.insert(
+            "error".into(),
+            crate::redact::redact(message).into_owned().into(),
+        );
+        Dynamic::from_map(map)
     }
 
     /// Scan an overlay: every per-service `oci-creds.yaml`, its namespace and references, the existing source.

@@ -45,12 +45,6 @@ pub mod validate_api {
         )?))
     }
 
-    /// `value` (maps, arrays, strings, numbers, booleans, (), Findings) as one JSON document.
-    #[rhai_fn(global)]
-    pub fn json(value: Dynamic) -> String {
-        super::to_json_value(&value).to_string()
-    }
-
     /// A live cluster through kubectl: `context` names the kubeconfig context, "" the current one.
     #[rhai_fn(global)]
     pub fn cluster(context: &str) -> Cluster {
@@ -89,34 +83,5 @@ pub mod validate_api {
         let timeout = Duration::from_secs(timeout_s.max(1) as u64);
         let lag = cluster::measure_lag(cluster, timeout).map_err(runtime_error)?;
         Ok(lag.as_secs_f64())
-    }
-}
-
-/// Rhai values as JSON; a Finding becomes `{severity, file, message}`, anything else its string.
-fn to_json_value(value: &rhai::Dynamic) -> serde_json::Value {
-    use serde_json::Value;
-    if let Some(f) = value.clone().try_cast::<crate::validate::Finding>() {
-        return serde_json::json!({"severity": f.severity.to_string(), "file": f.file, "message": f.message});
-    }
-    if let Some(map) = value.read_lock::<rhai::Map>() {
-        return Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.to_string(), to_json_value(v)))
-                .collect(),
-        );
-    }
-    if let Some(array) = value.read_lock::<rhai::Array>() {
-        return Value::Array(array.iter().map(to_json_value).collect());
-    }
-    if value.is_unit() {
-        Value::Null
-    } else if let Ok(b) = value.as_bool() {
-        Value::Bool(b)
-    } else if let Ok(i) = value.as_int() {
-        Value::from(i)
-    } else if let Ok(f) = value.as_float() {
-        Value::from(f)
-    } else {
-        Value::String(crate::redact::redact(&value.to_string()).into_owned())
     }
 }
