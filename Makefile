@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 DEMO_DIR ?= $(CURDIR)/target/demo-fleet
 
-.PHONY: setup demo test lint bench fixtures
+.PHONY: setup demo test lint bench rotation-compare fixtures
 
 setup:
 	.ci/install-tools
@@ -28,6 +28,10 @@ test:
 bench:
 	.ci/install-tools
 	cargo bench --bench consolidate
+
+## rotation-compare: one credential rotation on examples/fleet, per-service sops vs consolidated ocitool (needs jq).
+rotation-compare: setup
+	OCITOOL=target/release/ocitool benches/rotation.sh
 
 ## fixtures: regenerate examples/fleet (keeps its demo keys).
 fixtures:

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 const OVERLAYS: &str = "applications/overlays";
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 const FLUX_KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
-const FLUX_SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+pub const FLUX_SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 
 /// One cluster's overlay directory.
 #[derive(Debug, Clone, PartialEq, Eq)]

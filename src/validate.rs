@@ -267,6 +267,15 @@ fn names_in(doc: &Value, path: &[&str], secret: &str) -> bool {
         })
 }
 
+/// A HelmRepository that fetches an HTTPS index (`spec.type` `default` or absent). Flux's
+/// HelmRepository spec: "For OCI Helm repositories, Kubernetes secrets of type
+/// kubernetes.io/dockerconfigjson are also supported"; an HTTPS repository's Secret "is expected to
+/// contain .data.username and .data.password" and one with neither is ignored.
+fn is_https_helm_repository(doc: &Value) -> bool {
+    manifest::is(doc, repo::FLUX_SOURCE_GROUP, "HelmRepository")
+        && manifest::str_at(doc, &["spec", "type"]).unwrap_or("default") != "oci"
+}
+
 /// Whether `doc` pulls with `secret`: a Flux source's `secretRef`, or `imagePullSecrets` of a
 /// Pod, a workload's pod template or a ServiceAccount.
 fn needs_secret(doc: &Value, secret: &str) -> bool {
@@ -309,6 +318,17 @@ fn needs(
                 manifest::kind(doc).unwrap_or_default(),
                 manifest::name(doc).unwrap_or_default()
             );
+            if is_https_helm_repository(doc) {
+                out.push(
+                    Severity::Error,
+                    &origin_of(idx, doc).unwrap_or_else(|| built.flux.file.clone()),
+                    format!(
+                        "{what} is an HTTPS chart index (spec.type is not `oci`); Flux authenticates those only \
+                         with `username`/`password` keys, so the dockerconfigjson `{secret}` gives it no credentials. \
+                         Point spec.secretRef at a basic-auth Secret, or use the registry's oci:// URL with type: oci"
+                    ),
+                );
+            }
             let namespace = built
                 .flux
                 .target_namespace

@@ -334,3 +334,22 @@ fn every_customer_and_cluster_is_validated_without_parameters() {
         out.stdout
     );
 }
+
+#[test]
+fn an_https_helm_repository_cannot_use_the_dockerconfigjson_source() {
+    let fleet = consolidated();
+    let rel = format!("{PROD}/services/keycloak/helmrepository.yaml");
+    edit_file(&fleet, &rel, "  type: oci\n", "");
+    edit_file(
+        &fleet,
+        &rel,
+        "oci://harbor.acme.example/charts",
+        "https://harbor.acme.example/chartrepo/charts",
+    );
+    let out = validate_prod(&fleet).fails(1);
+    assert!(
+        errors_on(&out, &rel) && errors_on(&out, "HTTPS chart index"),
+        "{}",
+        out.stdout
+    );
+}

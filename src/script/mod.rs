@@ -85,10 +85,14 @@ impl ScriptError {
         };
         let mut message = error_message(inner);
         if let EvalAltResult::ErrorInFunctionCall(name, _, _, call) = err {
-            message.push_str(&format!(
-                "\n  (in function `{name}`, called at line {})",
-                call.line().unwrap_or(0)
-            ));
+            let line = call.line().unwrap_or(0);
+            // Rhai names closures `anon$<hash>`; the hash means nothing to the reader.
+            let context = if name.starts_with("anon$") {
+                format!("in the closure called at line {line}")
+            } else {
+                format!("in function `{name}`, called at line {line}")
+            };
+            message.push_str(&format!("\n  ({context})"));
         }
         ScriptError {
             file: file.display().to_string(),
