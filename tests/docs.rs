@@ -1,0 +1,436 @@
+//! The documentation, executed: every `ocitool` command in a ```sh block of README.md and docs/*.md
+//! runs, in order, against a scratch copy of examples/fleet, and must end as the doc says (exit 0,
+//! or `# exits N`, or `# live cluster`). Also the worked example script and the alert rules the
+//! operator guide ships.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{Fleet, example_passwords};
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+/// What the docs' `read -rs NEW_PASSWORD` stands for in the tests.
+const NEW_PASSWORD: &str = "docs-test-new-robot-password-7f3a";
+
+/// How a documented command must end.
+#[derive(Debug, PartialEq)]
+enum Expect {
+    Success,
+    Exit(i32),
+    /// Needs a reachable cluster; here kubectl finds none and ocitool must say so (exit 1).
+    LiveCluster,
+}
+
+#[derive(Debug)]
+struct DocCommand {
+    line: usize,
+    text: String,
+    expect: Expect,
+}
+
+/// The `ocitool` commands of the ```sh blocks of `markdown`, `\`-continued lines joined.
+fn doc_commands(markdown: &str) -> Vec<DocCommand> {
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    // A ```sh local block runs whole, as one script, where it stands in the sequence.
+    let mut local_block: Option<(usize, String)> = None;
+    let mut pending: Option<(usize, String)> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            if let Some((start, text)) = local_block.take() {
+                commands.push(DocCommand {
+                    line: start,
+                    text,
+                    expect: Expect::Success,
+                });
+            } else if trimmed == "```sh local" {
+                local_block = Some((i + 2, String::new()));
+                continue;
+            }
+            in_sh = !in_sh && trimmed == "```sh";
+            continue;
+        }
+        if let Some((_, block)) = local_block.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        let (start, mut text) = pending.take().unwrap_or((i + 1, String::new()));
+        text.push_str(trimmed.trim_end_matches('\\').trim_end());
+        if trimmed.ends_with('\\') {
+            text.push(' ');
+            pending = Some((start, text));
+            continue;
+        }
+        if text.starts_with("ocitool ") || text.contains("| ocitool ") {
+            commands.push(DocCommand {
+                line: start,
+                expect: expectation(&text),
+                text,
+            });
+        }
+    }
+    commands
+}
+
+fn expectation(command: &str) -> Expect {
+    let comment = command.rsplit_once("  # ").map_or("", |(_, c)| c);
+    if comment.starts_with("live cluster") {
+        Expect::LiveCluster
+    } else if let Some(code) = comment.strip_prefix("exits ") {
+        let code = code.split(|c: char| !c.is_ascii_digit()).next().unwrap();
+        Expect::Exit(code.parse().expect("`# exits N` needs a number"))
+    } else {
+        Expect::Success
+    }
+}
+
+/// The working directory the docs assume: `fleet` (a copy of examples/fleet), an empty `base`,
+/// the checkout's `scripts` and `examples`, a `snapshot` of a healthy cluster, and a kubeconfig
+/// whose contexts point at a port where no cluster listens.
+struct DocsWorkdir {
+    dir: tempfile::TempDir,
+    fleet: Fleet,
+}
+
+impl DocsWorkdir {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::example();
+        let at = |rel: &str| dir.path().join(rel);
+        std::os::unix::fs::symlink(fleet.path(), at("fleet")).unwrap();
+        for linked in ["scripts", "examples"] {
+            std::os::unix::fs::symlink(Path::new(REPO).join(linked), at(linked)).unwrap();
+        }
+        std::fs::create_dir(at("base")).unwrap();
+        std::fs::create_dir(at("snapshot")).unwrap();
+        let fixtures = Path::new(REPO).join("tests/data/kubectl");
+        for (fixture, name) in [
+            (
+                "reflector-deployment-healthy.json",
+                "reflector-deployment.json",
+            ),
+            ("reflector-pods-healthy.json", "reflector-pods.json"),
+            ("source-secret.json", "source-secret.json"),
+            ("secrets-healthy.json", "secrets.json"),
+            ("namespaces-healthy.json", "namespaces.json"),
+        ] {
+            std::fs::copy(fixtures.join(fixture), at("snapshot").join(name)).unwrap();
+        }
+        std::fs::write(at("kubeconfig"), UNREACHABLE_KUBECONFIG).unwrap();
+        DocsWorkdir { dir, fleet }
+    }
+
+    fn run(&self, command: &DocCommand) -> support::Output {
+        let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_ocitool"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        // As the docs set it up: the binary and the pinned tools first (cargo sets
+        // OCITOOL_TOOLS_DIR to .tools/bin, see .cargo/config.toml).
+        let tools_dir = std::env::var("OCITOOL_TOOLS_DIR").unwrap_or_default();
+        let path = format!(
+            "{}:{tools_dir}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new("bash")
+            .args(["-c", &format!("set -euo pipefail\n{}", command.text)])
+            .current_dir(self.dir.path())
+            .env("PATH", path)
+            .env("SOPS_AGE_KEY_FILE", self.fleet.key_file())
+            .env("NEW_PASSWORD", NEW_PASSWORD)
+            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .output()
+            .unwrap();
+        support::Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// Contexts `acme-prod` and `acme-dev` on 127.0.0.1:9 (discard; nothing answers there).
+const UNREACHABLE_KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+  - name: nowhere
+    cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}
+users:
+  - name: nobody
+    user: {token: not-a-token}
+contexts:
+  - name: acme-prod
+    context: {cluster: nowhere, user: nobody}
+  - name: acme-dev
+    context: {cluster: nowhere, user: nobody}
+current-context: acme-prod
+";
+
+/// Run every documented command of `doc` in order; returns each command with what it printed.
+fn run_doc(doc: &str) -> Vec<(String, support::Output)> {
+    let markdown = std::fs::read_to_string(Path::new(REPO).join(doc)).unwrap();
+    let workdir = DocsWorkdir::new();
+    let mut secrets = example_passwords();
+    secrets.push(NEW_PASSWORD.to_string());
+    let mut ran = Vec::new();
+    for command in doc_commands(&markdown) {
+        let out = workdir.run(&command);
+        eprintln!(
+            "{doc}:{}: exit {}: {}",
+            command.line, out.code, command.text
+        );
+        let shown = format!(
+            "{doc}:{}: `{}`\n--- stdout\n{}\n--- stderr\n{}",
+            command.line, command.text, out.stdout, out.stderr
+        );
+        match command.expect {
+            Expect::Success => assert_eq!(out.code, 0, "{shown}"),
+            Expect::Exit(code) => assert_eq!(out.code, code, "{shown}"),
+            Expect::LiveCluster => assert!(
+                out.code == 1 && out.stderr.contains("kubectl") && out.stderr.contains("acme-prod"),
+                "a live-cluster command without a cluster must fail naming kubectl and the context\n{shown}"
+            ),
+        }
+        ran.push((command.text, out.leaks_none(&secrets)));
+    }
+    workdir.fleet.assert_no_plaintext(&secrets);
+    ran
+}
+
+/// The output of the first documented command containing every one of `parts`.
+fn output_of<'a>(ran: &'a [(String, support::Output)], parts: &[&str]) -> &'a support::Output {
+    ran.iter()
+        .find(|(text, _)| parts.iter().all(|p| text.contains(p)))
+        .map(|(_, out)| out)
+        .unwrap_or_else(|| panic!("no documented command contains {parts:?}"))
+}
+
+#[test]
+fn the_command_parser_reads_continuations_pipes_and_expectations() {
+    let markdown = "text\n```sh\nexport X=1\nocitool run a.rhai --set x=1 \\\n    --dry-run\nprintf x | ocitool run b.rhai   # exits 1: because\nocitool run c.rhai   # live cluster\n```\n```text\nocitool run SCRIPT\n```\n```sh local\nX=1\necho $X\n```\n";
+    let commands = doc_commands(markdown);
+    let summary: Vec<_> = commands
+        .iter()
+        .map(|c| (c.line, c.text.as_str(), &c.expect))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                4,
+                "ocitool run a.rhai --set x=1 --dry-run",
+                &Expect::Success
+            ),
+            (
+                6,
+                "printf x | ocitool run b.rhai   # exits 1: because",
+                &Expect::Exit(1)
+            ),
+            (
+                7,
+                "ocitool run c.rhai   # live cluster",
+                &Expect::LiveCluster
+            ),
+            (13, "X=1\necho $X\n", &Expect::Success),
+        ]
+    );
+}
+
+#[test]
+fn the_operator_guide_commands_run_as_documented() {
+    let ran = run_doc("docs/oci-credentials-with-reflector.md");
+    assert!(
+        ran.len() >= 12,
+        "only {} commands found in the guide",
+        ran.len()
+    );
+    // What the guide says these commands print.
+    let consolidated = output_of(&ran, &["consolidate.rhai", "--set customer=acme"]);
+    assert!(consolidated.stdout.contains("2 cluster(s): 2 consolidated"));
+    let applied = &ran
+        .iter()
+        .find(|(t, _)| t.contains("consolidate.rhai") && !t.contains("--dry-run"))
+        .unwrap()
+        .1;
+    assert!(
+        applied
+            .stderr
+            .contains("(2 created, 26 modified, 24 deleted)"),
+        "{}",
+        applied.stderr
+    );
+    let validated = output_of(&ran, &["validate.rhai", "base_repo=base"]);
+    assert!(
+        validated.stdout.contains("2 cluster(s): 2 valid"),
+        "{}",
+        validated.stdout
+    );
+    assert_eq!(
+        validated
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("warning"))
+            .count(),
+        4,
+        "two headlamp warnings per cluster\n{}",
+        validated.stdout
+    );
+    let rotated = &ran
+        .iter()
+        .find(|(t, _)| {
+            t.contains("rotate.rhai") && t.contains("password_file=-") && !t.contains("--dry-run")
+        })
+        .unwrap()
+        .1;
+    assert!(
+        rotated
+            .stdout
+            .contains("acme/prod: rotated harbor.acme.example")
+            && rotated.stdout.contains("old: sha256:f9dbdbc80566"),
+        "{}",
+        rotated.stdout
+    );
+    // The hand rotation (```sh local) keeps every registry, and ocitool sees it.
+    let by_hand = &ran.iter().find(|(t, _)| t.contains("sops set")).unwrap().1;
+    assert_eq!(by_hand.stdout, "ghcr.io\nharbor.acme.example\n");
+    let report = output_of(&ran, &["fingerprint=sha256:6114bb4455cf"]);
+    assert!(
+        report
+            .stdout
+            .contains("0 of 2 consolidated cluster(s) still carry sha256:6114bb4455cf"),
+        "{}",
+        report.stdout
+    );
+    let report = output_of(&ran, &["fingerprint=sha256:f9dbdbc80566"]);
+    assert!(
+        report
+            .stdout
+            .contains("0 of 2 consolidated cluster(s) still carry sha256:f9dbdbc80566"),
+        "{}",
+        report.stdout
+    );
+}
+
+#[test]
+fn the_scripting_guide_commands_run_as_documented() {
+    let ran = run_doc("docs/scripting.md");
+    let dry = output_of(&ran, &["mirror-namespaces.rhai", "--dry-run"]);
+    assert!(
+        dry.stdout.contains("2 cluster(s): 2 updated"),
+        "{}",
+        dry.stdout
+    );
+    let validated = output_of(&ran, &["validate.rhai"]);
+    assert!(
+        validated
+            .stdout
+            .contains("namespace billing gets a mirror but nothing there needs it")
+    );
+}
+
+#[test]
+fn the_readme_commands_run_as_documented() {
+    assert!(run_doc("README.md").len() >= 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worked example script
+
+const PROD_SOURCE: &str = "acme/applications/overlays/prod/flux-system/oci-creds.yaml";
+
+fn annotation<'a>(secret: &'a serde_yaml::Value, key: &str) -> &'a str {
+    secret["metadata"]["annotations"][format!("reflector.v1.k8s.emberstack.com/{key}").as_str()]
+        .as_str()
+        .unwrap()
+}
+
+#[test]
+fn mirror_namespaces_example_edits_both_lists_and_keeps_the_credentials() {
+    let fleet = Fleet::example();
+    let consolidate = || {
+        fleet
+            .run("consolidate.rhai")
+            .set("customer", "acme")
+            .set("cluster", "prod")
+    };
+    consolidate().succeeds();
+    let before: serde_yaml::Value = serde_yaml::from_str(&fleet.decrypt(PROD_SOURCE)).unwrap();
+    let example = Path::new(REPO).join("examples/scripts/mirror-namespaces.rhai");
+    let run = || {
+        fleet
+            .ocitool()
+            .args(&["run", example.to_str().unwrap(), "--repo", "."])
+            .set("customer", "acme")
+            .set("cluster", "prod")
+    };
+    run()
+        .set("add", "billing")
+        .set("remove", "headlamp")
+        .succeeds()
+        .stdout_has("acme/prod: updated");
+    let after: serde_yaml::Value = serde_yaml::from_str(&fleet.decrypt(PROD_SOURCE)).unwrap();
+    let auto = annotation(&after, "reflection-auto-namespaces");
+    assert_eq!(auto, annotation(&after, "reflection-allowed-namespaces"));
+    assert!(
+        auto.split(',').any(|n| n == "billing") && !auto.split(',').any(|n| n == "headlamp"),
+        "{auto}"
+    );
+    assert_eq!(before["data"], after["data"], "credentials are kept");
+    assert_eq!(annotation(&after, "reflection-auto-enabled"), "true");
+
+    run()
+        .set("add", "billing")
+        .succeeds()
+        .stdout_has("acme/prod: unchanged")
+        .stderr_has("nothing to change");
+    run()
+        .fails(1)
+        .stderr_has("mirror-namespaces.rhai:")
+        .stderr_has("nothing to do");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The alert rules of the operator guide
+
+#[test]
+fn the_shipped_prometheus_rule_has_the_documented_alerts() {
+    let path = Path::new(REPO).join("manifests/monitoring/oci-creds-alerts.yaml");
+    let rule: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(rule["kind"], "PrometheusRule");
+    let guide =
+        std::fs::read_to_string(Path::new(REPO).join("docs/oci-credentials-with-reflector.md"))
+            .unwrap();
+    let mut names = Vec::new();
+    for group in rule["spec"]["groups"].as_sequence().unwrap() {
+        for alert in group["rules"].as_sequence().unwrap() {
+            let name = alert["alert"].as_str().unwrap();
+            assert!(alert["expr"].as_str().is_some_and(|e| !e.trim().is_empty()));
+            assert!(alert["for"].as_str().is_some(), "{name} has no `for`");
+            assert!(alert["labels"]["severity"].as_str().is_some());
+            assert!(
+                guide.contains(&format!("| `{name}` |")),
+                "the guide does not document {name}"
+            );
+            names.push(name.to_string());
+        }
+    }
+    assert_eq!(
+        names,
+        [
+            "ReflectorUnavailable",
+            "OciCredsSourceMissing",
+            "OciCredsMirrorStale",
+            "FluxRegistryAuthenticationFailed",
+            "FluxHelmReleaseSourceNotReady"
+        ]
+    );
+}
