@@ -537,13 +537,7 @@ fn check_credentials(
     let plaintext = if encrypted {
         match ws.sops().and_then(|s| s.decrypt(path, text)) {
             Ok(p) => p.expose().to_string(),
-            Err(_) => {
-                return out.push(
-                    Severity::Warning,
-                    path,
-                    "cannot decrypt (no key): skipped credential checks; set SOPS_AGE_KEY_FILE to this cluster's key to run them",
-                );
-            }
+            Err(e) => return report_decrypt_failure(path, &e, out),
         }
     } else {
         text.to_string()
@@ -560,6 +554,28 @@ fn check_credentials(
             path,
             format!("does not decrypt to valid registry credentials: {e:#}"),
         ),
+    }
+}
+
+/// Without a key the credential checks are skipped (a warning: validate runs fine on a machine
+/// without cluster keys); any other failure — no sops, a broken MAC, corrupted ciphertext — is an
+/// error that Flux would hit too, reported with sops's own reason.
+fn report_decrypt_failure(path: &str, err: &anyhow::Error, out: &mut Findings) {
+    let message = format!("{err:#}");
+    // sops 3.x: "Failed to get the data key required to decrypt the SOPS file." when no
+    // configured identity (age, PGP, KMS…) opens any key group.
+    if message.contains("Failed to get the data key") {
+        out.push(
+            Severity::Warning,
+            path,
+            "cannot decrypt (no key): skipped credential checks; set SOPS_AGE_KEY_FILE to this cluster's key to run them",
+        );
+    } else {
+        out.push(
+            Severity::Error,
+            path,
+            format!("cannot decrypt, and Flux could not either: {message}"),
+        );
     }
 }
 

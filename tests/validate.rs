@@ -353,3 +353,21 @@ fn an_https_helm_repository_cannot_use_the_dockerconfigjson_source() {
         out.stdout
     );
 }
+
+#[test]
+fn a_source_that_cannot_be_decrypted_even_with_the_key_is_an_error() {
+    let fleet = consolidated();
+    let text = fleet.read(SOURCE);
+    let mac_at = text
+        .find("mac: ENC[AES256_GCM,data:")
+        .expect("sops metadata has a mac")
+        + "mac: ENC[AES256_GCM,data:".len();
+    fleet.write(SOURCE, &format!("{}!{}", &text[..mac_at], &text[mac_at..]));
+    let out = validate_prod(&fleet).fails(1);
+    assert!(
+        errors_on(&out, SOURCE) && errors_on(&out, "cannot decrypt, and Flux could not either"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("(no key)"), "{}", out.stdout);
+}
