@@ -550,3 +550,39 @@ fn format_json_reports_a_failed_cluster_and_exits_1() {
     assert_eq!(doc["clusters"][1]["status"], "consolidated");
     assert!(fleet.exists(&format!("{PROD}/flux-system/oci-creds.yaml")));
 }
+
+#[test]
+fn on_a_terminal_the_progress_is_a_bar_and_printed_lines_stay_whole() {
+    let fleet = Fleet::example();
+    // `script` (util-linux) runs the command on a pseudo-terminal, as a person would see it.
+    let command = format!(
+        "{} run {}/scripts/consolidate.rhai --repo . --dry-run",
+        env!("CARGO_BIN_EXE_ocitool"),
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(fleet.path())
+        .env("SOPS_AGE_KEY_FILE", fleet.key_file())
+        .output()
+        .expect("run `script` (util-linux)");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("1/2") && screen.contains("acme/prod"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("[1/2] acme/dev"),
+        "plain progress lines are for non-terminals"
+    );
+    // The bar is cleared (\r, erase line) before each printed line, so every line is whole.
+    assert!(
+        screen.contains("\u{1b}[2Kacme/prod: consolidated\r\n"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("\u{1b}[2K2 cluster(s): 2 consolidated\r\n"),
+        "{screen}"
+    );
+}
