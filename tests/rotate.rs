@@ -200,6 +200,7 @@ fn without_a_cluster_only_consolidated_clusters_change_and_the_report_tracks_the
         .succeeds()
         .stdout_has("acme/prod: rotated ghcr.io")
         .stdout_has("acme/dev: not consolidated; run consolidate.rhai first")
+        .stdout_has("2 cluster(s): 1 not consolidated; run consolidate.rhai first, 1 rotated")
         .leaks_none(&needles());
     let dev_after = fleet
         .snapshot()
