@@ -419,11 +419,7 @@ fn a_failing_cluster_is_rolled_back_while_the_others_are_consolidated() {
         &format!("{dev}/services/kyverno/helmrelease.yaml"),
         "a: [\n",
     );
-    let dev_before: Vec<(String, Vec<u8>)> = fleet
-        .snapshot()
-        .into_iter()
-        .filter(|(p, _)| p.starts_with(dev))
-        .collect();
+    let dev_before = fleet.snapshot_under(dev);
     let out = fleet
         .run("consolidate.rhai")
         .set("customer", "acme")
@@ -439,13 +435,9 @@ fn a_failing_cluster_is_rolled_back_while_the_others_are_consolidated() {
         out.stderr
     );
     assert!(out.stderr.contains("1 unit(s) failed"), "{}", out.stderr);
-    let dev_after: Vec<(String, Vec<u8>)> = fleet
-        .snapshot()
-        .into_iter()
-        .filter(|(p, _)| p.starts_with(dev))
-        .collect();
     assert_eq!(
-        dev_before, dev_after,
+        dev_before,
+        fleet.snapshot_under(dev),
         "the failed cluster must be untouched"
     );
     assert!(fleet.exists(&format!("{PROD}/flux-system/oci-creds.yaml")));

@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use support::{Fleet, example_passwords};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -139,20 +138,15 @@ impl DocsWorkdir {
             bin_dir.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let out = Command::new("bash")
-            .args(["-c", &format!("set -euo pipefail\n{}", command.text)])
-            .current_dir(self.dir.path())
-            .env("PATH", path)
-            .env("SOPS_AGE_KEY_FILE", self.fleet.key_file())
+        support::Cmd::bash(self.dir.path(), &command.text)
+            .env("PATH", &path)
+            .env("SOPS_AGE_KEY_FILE", self.fleet.key_file().to_str().unwrap())
             .env("NEW_PASSWORD", NEW_PASSWORD)
-            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .env(
+                "KUBECONFIG",
+                self.dir.path().join("kubeconfig").to_str().unwrap(),
+            )
             .output()
-            .unwrap();
-        support::Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
     }
 }
 
@@ -206,10 +200,18 @@ fn run_doc(doc: &str) -> Vec<(String, support::Output)> {
 
 /// The output of the first documented command containing every one of `parts`.
 fn output_of<'a>(ran: &'a [(String, support::Output)], parts: &[&str]) -> &'a support::Output {
-    ran.iter()
-        .find(|(text, _)| parts.iter().all(|p| text.contains(p)))
-        .map(|(_, out)| out)
+    output_where(ran, |text| parts.iter().all(|p| text.contains(p)))
         .unwrap_or_else(|| panic!("no documented command contains {parts:?}"))
+}
+
+/// The output of the first documented command whose text satisfies `wanted`.
+fn output_where(
+    ran: &[(String, support::Output)],
+    wanted: impl Fn(&str) -> bool,
+) -> Option<&support::Output> {
+    ran.iter()
+        .find(|(text, _)| wanted(text))
+        .map(|(_, out)| out)
 }
 
 #[test]
@@ -254,11 +256,10 @@ fn the_operator_guide_commands_run_as_documented() {
     // What the guide says these commands print.
     let consolidated = output_of(&ran, &["consolidate.rhai", "--set customer=acme"]);
     assert!(consolidated.stdout.contains("2 cluster(s): 2 consolidated"));
-    let applied = &ran
-        .iter()
-        .find(|(t, _)| t.contains("consolidate.rhai") && !t.contains("--dry-run"))
-        .unwrap()
-        .1;
+    let applied = output_where(&ran, |t| {
+        t.contains("consolidate.rhai") && !t.contains("--dry-run")
+    })
+    .expect("the guide applies consolidate.rhai");
     assert!(
         applied
             .stderr
@@ -282,13 +283,10 @@ fn the_operator_guide_commands_run_as_documented() {
         "two headlamp warnings per cluster\n{}",
         validated.stdout
     );
-    let rotated = &ran
-        .iter()
-        .find(|(t, _)| {
-            t.contains("rotate.rhai") && t.contains("password_file=-") && !t.contains("--dry-run")
-        })
-        .unwrap()
-        .1;
+    let rotated = output_where(&ran, |t| {
+        t.contains("rotate.rhai") && t.contains("password_file=-") && !t.contains("--dry-run")
+    })
+    .expect("the guide applies rotate.rhai");
     assert!(
         rotated
             .stdout
@@ -298,7 +296,7 @@ fn the_operator_guide_commands_run_as_documented() {
         rotated.stdout
     );
     // The hand rotation (```sh local) keeps every registry, and ocitool sees it.
-    let by_hand = &ran.iter().find(|(t, _)| t.contains("sops set")).unwrap().1;
+    let by_hand = output_of(&ran, &["sops set"]);
     assert_eq!(by_hand.stdout, "ghcr.io\nharbor.acme.example\n");
     let report = output_of(&ran, &["fingerprint=sha256:6114bb4455cf"]);
     assert!(

@@ -14,6 +14,14 @@ use support::{Fleet, Output};
 const HARBOR: &str = "harbor.acme.example";
 const PROD_USER: &str = "robot$acme+flux-prod";
 const PROD_SOURCE: &str = "acme/applications/overlays/prod/flux-system/oci-creds.yaml";
+const DEV: &str = "acme/applications/overlays/dev";
+/// Rotate prod's Harbor credentials with the password on standard input.
+const PROD_HARBOR_FROM_STDIN: [(&str, &str); 4] = [
+    ("cluster", "prod"),
+    ("registry", HARBOR),
+    ("username", PROD_USER),
+    ("password_file", "-"),
+];
 const NEW_PASSWORD: &str = "rotated-harbor-Pw9Xk2Lm7Qz4";
 
 /// The example fleet with the given clusters consolidated.
@@ -117,13 +125,7 @@ fn rotating_one_registry_keeps_everything_else_and_leaks_nothing() {
 #[test]
 fn the_password_can_come_from_standard_input() {
     let fleet = consolidated(&["prod"]);
-    let sets = [
-        ("cluster", "prod"),
-        ("registry", HARBOR),
-        ("username", PROD_USER),
-        ("password_file", "-"),
-    ];
-    rotate(&fleet, &sets)
+    rotate(&fleet, &PROD_HARBOR_FROM_STDIN)
         .stdin(&format!("{NEW_PASSWORD}\n"))
         .succeeds()
         .leaks_none(&needles());
@@ -138,13 +140,7 @@ fn the_password_can_come_from_standard_input() {
 fn an_empty_password_is_refused_and_nothing_changes() {
     let fleet = consolidated(&["prod"]);
     let before = fleet.snapshot();
-    let sets = [
-        ("cluster", "prod"),
-        ("registry", HARBOR),
-        ("username", PROD_USER),
-        ("password_file", "-"),
-    ];
-    rotate(&fleet, &sets)
+    rotate(&fleet, &PROD_HARBOR_FROM_STDIN)
         .stdin("\n")
         .fails(1)
         .stderr_has("empty");
@@ -185,11 +181,7 @@ fn remove_drops_only_that_registry() {
 #[test]
 fn without_a_cluster_only_consolidated_clusters_change_and_the_report_tracks_the_rest() {
     let fleet = consolidated(&["prod"]);
-    let dev_before = fleet
-        .snapshot()
-        .into_iter()
-        .filter(|(p, _)| p.contains("/overlays/dev/"))
-        .collect::<Vec<_>>();
+    let dev_before = fleet.snapshot_under(DEV);
     let (_dir, file) = password_file(NEW_PASSWORD);
     let sets = [
         ("registry", "ghcr.io"),
@@ -202,12 +194,7 @@ fn without_a_cluster_only_consolidated_clusters_change_and_the_report_tracks_the
         .stdout_has("acme/dev: not consolidated; run consolidate.rhai first")
         .stdout_has("2 cluster(s): 1 not consolidated; run consolidate.rhai first, 1 rotated")
         .leaks_none(&needles());
-    let dev_after = fleet
-        .snapshot()
-        .into_iter()
-        .filter(|(p, _)| p.contains("/overlays/dev/"))
-        .collect::<Vec<_>>();
-    assert!(dev_after == dev_before, "dev was touched");
+    assert!(fleet.snapshot_under(DEV) == dev_before, "dev was touched");
 
     // Consolidate dev now: it still carries the old ghcr.io token, prod no longer does.
     fleet

@@ -56,6 +56,19 @@ fn edit_file(fleet: &Fleet, rel: &str, from: &str, to: &str) {
     fleet.write(rel, &text.replacen(from, to, 1));
 }
 
+/// Give cert-manager's HelmRepository a `spec.secretRef.namespace` (a field Flux does not have);
+/// returns the file edited.
+fn add_secret_ref_namespace(fleet: &Fleet) -> String {
+    let rel = format!("{PROD}/services/cert-manager/helmrepository.yaml");
+    edit_file(
+        fleet,
+        &rel,
+        "    name: oci-creds",
+        "    name: oci-creds\n    namespace: flux-system",
+    );
+    rel
+}
+
 fn errors_on(out: &Output, needle: &str) -> bool {
     out.stdout
         .lines()
@@ -145,13 +158,7 @@ fn namespace_lists_must_cover_needs_and_nothing_else() {
 #[test]
 fn secret_ref_namespace_is_an_error() {
     let fleet = consolidated();
-    let rel = format!("{PROD}/services/cert-manager/helmrepository.yaml");
-    edit_file(
-        &fleet,
-        &rel,
-        "    name: oci-creds",
-        "    name: oci-creds\n    namespace: flux-system",
-    );
+    let rel = add_secret_ref_namespace(&fleet);
     let out = validate_prod(&fleet).fails(1);
     assert!(
         errors_on(&out, &rel) && errors_on(&out, "spec.secretRef.namespace"),
@@ -183,13 +190,7 @@ fn without_a_key_credentials_are_skipped_and_the_rest_checked() {
     let fleet = consolidated();
     let empty = fleet.path().join("empty.agekey");
     std::fs::write(&empty, "").unwrap();
-    let rel = format!("{PROD}/services/cert-manager/helmrepository.yaml");
-    edit_file(
-        &fleet,
-        &rel,
-        "    name: oci-creds",
-        "    name: oci-creds\n    namespace: flux-system",
-    );
+    add_secret_ref_namespace(&fleet);
     let out = validate_prod(&fleet)
         .env("SOPS_AGE_KEY_FILE", empty.to_str().unwrap())
         .fails(1);

@@ -96,6 +96,15 @@ impl Fleet {
         files
     }
 
+    /// The [`snapshot`](Self::snapshot) of the files under repo-relative directory `dir`.
+    pub fn snapshot_under(&self, dir: &str) -> BTreeMap<String, Vec<u8>> {
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        self.snapshot()
+            .into_iter()
+            .filter(|(path, _)| path.starts_with(&prefix))
+            .collect()
+    }
+
     /// Files named `name` anywhere in the fleet, repo-relative, sorted.
     pub fn find(&self, name: &str) -> Vec<String> {
         self.snapshot()
@@ -156,6 +165,18 @@ impl Cmd {
     pub fn new(cwd: &Path) -> Cmd {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ocitool"));
         command.current_dir(cwd);
+        Cmd {
+            command,
+            stdin: None,
+        }
+    }
+
+    /// `bash -c SCRIPT` in `cwd` with `set -euo pipefail` (for commands as documentation shows them).
+    pub fn bash(cwd: &Path, script: &str) -> Cmd {
+        let mut command = Command::new("bash");
+        command
+            .args(["-c", &format!("set -euo pipefail\n{script}")])
+            .current_dir(cwd);
         Cmd {
             command,
             stdin: None,
