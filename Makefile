@@ -21,9 +21,9 @@ demo: setup
 ## test: every test (unit, integration, property) with the real sops, age, kubectl and kubeconform.
 test:
 	.ci/install-tools
-	cargo test --locked
+	cargo test --workspace --locked
 	cargo fmt --all -- --check
-	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --workspace --all-targets -- -D warnings
 
 bench:
 	.ci/install-tools

@@ -4,7 +4,7 @@
 //! with the committed keys), rewrites every other file, and prints how long it took.
 
 use anyhow::{Context, Result};
-use ocitool::fleetgen::{self, FleetSpec};
+use ocitool_devkit::fleetgen::{self, FleetSpec};
 use std::path::PathBuf;
 use std::time::Instant;
 

@@ -4,12 +4,12 @@
 //!
 //! The CLI owns the moment changes hit the disk: a script only stages, and nothing is written
 //! unless the whole script succeeded and `--dry-run` was not given. Every message it prints goes
-//! through [`crate::redact`].
+//! through [`ocitool_core::redact`].
 
-use crate::changeset::Change;
 use crate::script::{self, Params};
-use crate::workspace::Workspace;
 use clap::{Parser, Subcommand};
+use ocitool_adapters::changeset::Change;
+use ocitool_orchestration::workspace::Workspace;
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -94,7 +94,7 @@ pub fn main() -> i32 {
 }
 
 fn fail(message: &str) -> i32 {
-    eprintln!("error: {}", crate::redact::redact(message));
+    eprintln!("error: {}", ocitool_core::redact::redact(message));
     EXIT_FAILED
 }
 

@@ -6,7 +6,7 @@
 //! goes through [`out`] and [`err`], which hide the bar for the moment of printing.
 //!
 //! This module only moves text: it never decides what to say and never sees secret values
-//! unredacted — callers pass text through [`crate::redact`] first.
+//! unredacted — callers pass text through [`ocitool_core::redact`] first.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::cell::RefCell;

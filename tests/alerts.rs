@@ -11,7 +11,7 @@ const RULE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/manifests/monitoring/oci-creds-alerts.yaml"
 );
-const PROMTOOL: ocitool::tools::Tool = ocitool::tools::Tool {
+const PROMTOOL: ocitool_adapters::tools::Tool = ocitool_adapters::tools::Tool {
     name: "promtool",
     install_hint: "run .ci/install-tools (it installs the pinned promtool into .tools/bin)",
 };
@@ -35,11 +35,12 @@ fn rule_groups(dir: &Path) -> serde_yaml::Value {
 }
 
 fn promtool(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(ocitool::tools::find(PROMTOOL).unwrap_or_else(|e| panic!("{e:#}")))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let out =
+        Command::new(ocitool_adapters::tools::find(PROMTOOL).unwrap_or_else(|e| panic!("{e:#}")))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

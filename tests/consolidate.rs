@@ -13,7 +13,7 @@ fn consolidate(fleet: &Fleet) -> support::Cmd {
 }
 
 fn secret_needles() -> Vec<String> {
-    ocitool::fleetgen::FleetSpec::example().secret_needles()
+    ocitool_devkit::fleetgen::FleetSpec::example().secret_needles()
 }
 
 #[test]
@@ -47,9 +47,9 @@ fn consolidates_prod_into_one_source_secret() {
     );
 
     let source = fleet.read(&format!("{PROD}/flux-system/oci-creds.yaml"));
-    assert!(ocitool::sops::is_encrypted(&source));
+    assert!(ocitool_core::sops_format::is_encrypted(&source));
     let plain = fleet.decrypt(&format!("{PROD}/flux-system/oci-creds.yaml"));
-    let spec = ocitool::secret::read_source("source", &plain).unwrap();
+    let spec = ocitool_core::secret::read_source("source", &plain).unwrap();
     let expected_ns = [
         "cert-manager",
         "headlamp",
@@ -114,10 +114,11 @@ fn edited_kustomizations_still_build_and_lost_only_the_entry() {
     assert!(removed[0].contains("oci-creds.yaml"));
     for dir in std::fs::read_dir(fleet.path().join(PROD).join("services")).unwrap() {
         let dir = dir.unwrap().path();
-        ocitool::kustomize::build(&dir).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()));
+        ocitool_adapters::kustomize::build(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()));
     }
-    ocitool::kustomize::build(&fleet.path().join(PROD).join("flux-system")).unwrap();
-    ocitool::kustomize::build(&fleet.path().join(PROD)).unwrap();
+    ocitool_adapters::kustomize::build(&fleet.path().join(PROD).join("flux-system")).unwrap();
+    ocitool_adapters::kustomize::build(&fleet.path().join(PROD)).unwrap();
 }
 
 #[test]
@@ -190,7 +191,7 @@ fn a_cluster_that_gains_a_service_file_later_is_merged_into_the_source() {
         "{}",
         out.stdout
     );
-    let spec = ocitool::secret::read_source(
+    let spec = ocitool_core::secret::read_source(
         "s",
         &fleet.decrypt(&format!("{PROD}/flux-system/oci-creds.yaml")),
     )
@@ -241,7 +242,7 @@ fn conflicting_credentials_are_refused_with_fingerprints_unless_a_winner_is_name
     // dev's harbor credentials differ from prod's: put dev's keycloak file into prod (re-encrypted for prod).
     let dev_plain = fleet.decrypt("acme/applications/overlays/dev/services/metallb/oci-creds.yaml");
     let target = format!("{PROD}/services/metallb/oci-creds.yaml");
-    let sops = ocitool::sops::Sops::locate(fleet.path()).unwrap();
+    let sops = ocitool_adapters::sops::Sops::locate(fleet.path()).unwrap();
     fleet.write(&target, &sops.encrypt(&target, &dev_plain).unwrap());
     let before = fleet.snapshot();
     let out = consolidate(&fleet).fails(1).leaks_none(&secret_needles());
@@ -378,7 +379,7 @@ fn unencrypted_and_unreferenced_files_are_consolidated_with_warnings() {
         out.stderr
     );
     assert!(!fleet.exists(&format!("{PROD}/services/istio/oci-creds.yaml")));
-    let spec = ocitool::secret::read_source(
+    let spec = ocitool_core::secret::read_source(
         "s",
         &fleet.decrypt(&format!("{PROD}/flux-system/oci-creds.yaml")),
     )
@@ -397,7 +398,7 @@ fn a_source_with_only_the_allow_annotations_gets_the_auto_annotations() {
         .filter(|l| !l.contains("reflection-auto"))
         .map(|l| format!("{l}\n"))
         .collect();
-    let sops = ocitool::sops::Sops::locate(fleet.path()).unwrap();
+    let sops = ocitool_adapters::sops::Sops::locate(fleet.path()).unwrap();
     fleet.write(&path, &sops.encrypt(&path, &allow_only).unwrap());
     consolidate(&fleet)
         .succeeds()

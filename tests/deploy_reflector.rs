@@ -6,7 +6,7 @@
 mod kubeconform;
 mod support;
 
-use ocitool::reflector::render::{self, BASE_PATH, OVERLAY_FILE, RenderOptions};
+use ocitool_core::reflector::render::{self, BASE_PATH, OVERLAY_FILE, RenderOptions};
 use support::Fleet;
 
 const SCRIPT: &str = "deploy-reflector.rhai";
@@ -196,7 +196,7 @@ fn wiring_an_overlay_registers_reflector_and_builds() {
         "{root_text}"
     );
 
-    let built = ocitool::kustomize::build(&fleet.path().join(OVERLAY)).unwrap();
+    let built = ocitool_adapters::kustomize::build(&fleet.path().join(OVERLAY)).unwrap();
     assert!(
         built.contains("path: ./applications/base/managed-services/reflector"),
         "{built}"

@@ -5,7 +5,7 @@
 
 mod support;
 
-use ocitool::fleetgen::{
+use ocitool_devkit::fleetgen::{
     ClusterSpec, FleetSpec, NamespaceVia, Registry, ResourceSpelling, SecretForm, ServiceSpec,
 };
 use proptest::prelude::*;
@@ -99,23 +99,23 @@ proptest! {
         let source = format!("{overlay}/flux-system/oci-creds.yaml");
         prop_assert_eq!(fleet.find("oci-creds.yaml"), vec![source.clone()]);
         for dir in kustomization_dirs(&fleet) {
-            prop_assert!(ocitool::kustomize::build(&dir).is_ok(), "{} no longer builds", dir.display());
+            prop_assert!(ocitool_adapters::kustomize::build(&dir).is_ok(), "{} no longer builds", dir.display());
         }
 
         let plain = fleet.decrypt(&source);
-        let got = ocitool::secret::read_source("source", &plain).unwrap();
+        let got = ocitool_core::secret::read_source("source", &plain).unwrap();
         let expected_ns: BTreeSet<String> = spec.services.iter().map(|s| s.namespace.clone()).collect();
         let expected_ns: Vec<String> = expected_ns.into_iter().collect();
         prop_assert_eq!(&got.namespaces, &expected_ns);
         let list = expected_ns.join(",");
         let annotations = got.found_annotations.clone().unwrap();
-        prop_assert_eq!(annotations.get(ocitool::reflector::ALLOWED_NAMESPACES), Some(&list));
-        prop_assert_eq!(annotations.get(ocitool::reflector::AUTO_NAMESPACES), Some(&list));
+        prop_assert_eq!(annotations.get(ocitool_core::reflector::ALLOWED_NAMESPACES), Some(&list));
+        prop_assert_eq!(annotations.get(ocitool_core::reflector::AUTO_NAMESPACES), Some(&list));
 
         let mut expected_auths: BTreeMap<String, String> = BTreeMap::new();
         for service in &spec.services {
             for r in &service.registries {
-                let fp = ocitool::creds::Credentials::from_basic_auth("x", &r.host, &r.username, &r.password)
+                let fp = ocitool_core::creds::Credentials::from_basic_auth("x", &r.host, &r.username, &r.password)
                     .fingerprint(&r.host)
                     .unwrap();
                 expected_auths.insert(r.host.clone(), fp);

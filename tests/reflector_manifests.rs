@@ -5,8 +5,8 @@
 #[path = "support/kubeconform.rs"]
 mod kubeconform;
 
-use ocitool::manifest::{self, str_at};
-use ocitool::reflector::render::*;
+use ocitool_core::manifest::{self, str_at};
+use ocitool_core::reflector::render::*;
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
 
@@ -93,7 +93,7 @@ fn checked_in_manifests_match_the_default_render() {
 
 #[test]
 fn kubectl_kustomize_builds_the_checked_in_base() {
-    let output = ocitool::tools::command(ocitool::tools::KUBECTL)
+    let output = ocitool_adapters::tools::command(ocitool_adapters::tools::KUBECTL)
         .expect("kubectl is needed for this test")
         .arg("kustomize")
         .arg(checked_in_base())

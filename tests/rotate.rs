@@ -57,7 +57,7 @@ fn rotate(fleet: &Fleet, sets: &[(&str, &str)]) -> support::Cmd {
 
 /// Every secret that must never appear: the example's and the new password.
 fn needles() -> Vec<String> {
-    let mut all = ocitool::fleetgen::FleetSpec::example().secret_needles();
+    let mut all = ocitool_devkit::fleetgen::FleetSpec::example().secret_needles();
     all.extend(support::example_passwords());
     all.push(NEW_PASSWORD.to_string());
     all

@@ -32,13 +32,14 @@ fn validate_prod(fleet: &Fleet) -> support::Cmd {
 /// Decrypt the source, edit its plaintext, and re-encrypt it for its path (plaintext only on pipes).
 fn edit_source(fleet: &Fleet, edit: impl Fn(&str) -> String) {
     let plaintext = edit(&fleet.decrypt(SOURCE));
-    let mut child = Command::new(ocitool::tools::find(ocitool::tools::SOPS).unwrap())
-        .args(["encrypt", "--filename-override", SOURCE])
-        .current_dir(fleet.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        Command::new(ocitool_adapters::tools::find(ocitool_adapters::tools::SOPS).unwrap())
+            .args(["encrypt", "--filename-override", SOURCE])
+            .current_dir(fleet.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
     child
         .stdin
         .take()

@@ -9,10 +9,11 @@
 
 pub mod api;
 pub mod reference;
+pub mod script_type;
 pub mod types;
 
 use crate::progress;
-use crate::workspace::Workspace;
+use ocitool_orchestration::workspace::Workspace;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 use std::cell::RefCell;
 use std::path::Path;
@@ -40,13 +41,13 @@ fn apply_limits(engine: &mut Engine) {
 pub fn engine(params: &Params) -> Engine {
     let mut engine = Engine::new();
     apply_limits(&mut engine);
-    engine.on_print(|text| progress::out(&crate::redact::redact(text)));
+    engine.on_print(|text| progress::out(&ocitool_core::redact::redact(text)));
     engine.on_debug(|text, source, pos| {
         progress::err(&format!(
             "debug: {}:{}: {}",
             source.unwrap_or("script"),
             pos,
-            crate::redact::redact(text)
+            ocitool_core::redact::redact(text)
         ))
     });
     types::register(&mut engine);
@@ -98,7 +99,7 @@ impl ScriptError {
             file: file.display().to_string(),
             line: pos.line(),
             column: pos.position(),
-            message: crate::redact::redact(&message).into_owned(),
+            message: ocitool_core::redact::redact(&message).into_owned(),
         }
     }
 }
@@ -113,14 +114,17 @@ pub(crate) fn error_message(err: &EvalAltResult) -> String {
 
 /// Print a warning on stderr: the one way the host warns, always redacted.
 pub(crate) fn warn(message: &str) {
-    progress::err(&format!("warning: {}", crate::redact::redact(message)));
+    progress::err(&format!(
+        "warning: {}",
+        ocitool_core::redact::redact(message)
+    ));
 }
 
 impl Repo {
     /// Record that one unit of work (a cluster) failed and was rolled back: it is reported now,
     /// the rest of the run goes on, and ocitool exits 1.
     pub(crate) fn record_failure(&self, unit: &str, message: &str) {
-        let line = format!("{unit}: {}", crate::redact::redact(message));
+        let line = format!("{unit}: {}", ocitool_core::redact::redact(message));
         progress::err(&format!("error: {line}"));
         self.0.borrow_mut().failures.push(line);
     }
@@ -178,6 +182,6 @@ pub fn run(
 
 /// Convert a library error into a Rhai runtime error; Rhai fills in the call site's position.
 pub(crate) fn runtime_error(err: anyhow::Error) -> Box<EvalAltResult> {
-    let message = crate::redact::redact(&format!("{err:#}")).into_owned();
+    let message = ocitool_core::redact::redact(&format!("{err:#}")).into_owned();
     Box::new(EvalAltResult::ErrorRuntime(message.into(), Position::NONE))
 }

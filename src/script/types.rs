@@ -5,33 +5,36 @@
 //! [`Credentials`] shows registries and fingerprints only: no property reveals a secret.
 
 use super::Repo;
-use crate::changeset::Mark;
-use crate::creds::{Credentials, Merged, Password};
-use crate::kubectl::Kubectl;
-use crate::reflector::deploy::{DeployReport, HandEdit};
-use crate::reflector::render::RenderOptions;
-use crate::reflector::verify::ClusterSnapshot;
-use crate::repo::{CredFile, Overlay, Scan};
-use crate::secret::SourceSpec;
-use crate::validate::Finding;
-use rhai::{Array, CustomType, Dynamic, Engine, TypeBuilder};
+use super::script_type::{ScriptType, ScriptVisible, TypeRegistry};
+use ocitool_adapters::changeset::Mark;
+use ocitool_adapters::kubectl::Kubectl;
+use ocitool_core::creds::{Credentials, Merged, Password};
+use ocitool_core::reflector::render::RenderOptions;
+use ocitool_core::reflector::verify::ClusterSnapshot;
+use ocitool_core::secret::SourceSpec;
+use ocitool_orchestration::deploy::{DeployReport, HandEdit};
+use ocitool_orchestration::repo::{CredFile, Overlay, Scan};
+use ocitool_orchestration::validate::Finding;
+use rhai::{Array, Dynamic, Engine};
 
 pub fn register(engine: &mut Engine) {
-    engine
-        .build_type::<Repo>()
-        .build_type::<Overlay>()
-        .build_type::<CredFile>()
-        .build_type::<Scan>()
-        .build_type::<Credentials>()
-        .build_type::<Merged>()
-        .build_type::<SourceSpec>()
-        .build_type::<Mark>()
-        .build_type::<RenderOptions>()
-        .build_type::<DeployReport>()
-        .build_type::<Finding>()
-        .build_type::<Kubectl>()
-        .build_type::<ClusterSnapshot>()
-        .build_type::<Password>();
+    let mut types = TypeRegistry::new(engine);
+    types
+        .add::<Repo>()
+        .add::<Overlay>()
+        .add::<CredFile>()
+        .add::<Scan>()
+        .add::<Credentials>()
+        .add::<Merged>()
+        .add::<SourceSpec>()
+        .add::<Mark>()
+        .add::<RenderOptions>()
+        .add::<DeployReport>()
+        .add::<Finding>()
+        .add::<Kubectl>()
+        .add::<ClusterSnapshot>()
+        .add::<Password>();
+    types.finish();
 }
 
 fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Array {
@@ -42,8 +45,8 @@ fn optional(value: Option<String>) -> Dynamic {
     value.map(Dynamic::from).unwrap_or(Dynamic::UNIT)
 }
 
-impl CustomType for Repo {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for Repo {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("Repo")
             .with_comments(&["/// The repository the script runs against (`repo` in scope). Reads see staged changes; writes are staged and applied by the host at the end."])
             .with_get("root", |r: &mut Repo| r.0.borrow().changes.root().display().to_string())
@@ -51,8 +54,8 @@ impl CustomType for Repo {
     }
 }
 
-impl CustomType for Overlay {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for Overlay {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("Overlay")
             .with_comments(&["/// One cluster's overlay: `[<customer>/]applications/overlays/<cluster>`."])
             .with_get("customer", |o: &mut Overlay| o.customer.clone().unwrap_or_default())
@@ -69,8 +72,8 @@ impl CustomType for Overlay {
     }
 }
 
-impl CustomType for CredFile {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for CredFile {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("CredFile")
             .with_comments(&["/// A per-service `oci-creds.yaml`: where it is, what it declares, which namespace it serves."])
             .with_get("service", |f: &mut CredFile| f.service.clone())
@@ -97,8 +100,8 @@ impl CustomType for CredFile {
     }
 }
 
-impl CustomType for Scan {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for Scan {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("Scan")
             .with_comments(&["/// What `repo.scan(overlay)` found in one overlay."])
             .with_get("overlay", |s: &mut Scan| s.overlay.clone())
@@ -116,8 +119,8 @@ impl CustomType for Scan {
     }
 }
 
-impl CustomType for Credentials {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for Credentials {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("Credentials")
             .with_comments(&["/// Decrypted registry credentials. Opaque: prints as registries and fingerprints, never as values."])
             .with_get("registries", |c: &mut Credentials| strings(c.registries()))
@@ -133,8 +136,8 @@ impl CustomType for Credentials {
     }
 }
 
-impl CustomType for Merged {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for Merged {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("Merged")
             .with_comments(&["/// The result of `merge_credentials`: the merged Credentials and the conflicts `prefer` settled."])
             .with_get("credentials", |m: &mut Merged| m.credentials.clone())
@@ -146,8 +149,8 @@ impl CustomType for Merged {
     }
 }
 
-impl CustomType for SourceSpec {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for SourceSpec {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("SourceSpec")
             .with_comments(&["/// The consolidated source Secret: name, Reflector namespaces, credentials, kept labels and annotations."])
             .with_get("name", |s: &mut SourceSpec| s.name.clone())
@@ -156,20 +159,20 @@ impl CustomType for SourceSpec {
             .and_comments(&["/// Namespaces Reflector may and will mirror into (both annotation lists)."])
             .with_get("credentials", |s: &mut SourceSpec| s.credentials.clone())
             .and_comments(&["/// The credentials it carries."])
-            .on_print(|s: &mut SourceSpec| format!("{}/{} {}", crate::secret::SOURCE_NAMESPACE, s.name, s.credentials));
+            .on_print(|s: &mut SourceSpec| format!("{}/{} {}", ocitool_core::secret::SOURCE_NAMESPACE, s.name, s.credentials));
     }
 }
 
-impl CustomType for Mark {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for Mark {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("Mark").with_comments(&[
             "/// A point in the staged changes to roll back to with `repo.rollback(mark)`.",
         ]);
     }
 }
 
-impl CustomType for RenderOptions {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for RenderOptions {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("ReflectorOptions")
             .with_comments(&["/// Validated parameters the Reflector manifests are rendered from (see `reflector_options`)."])
             .with_get("chart_version", |o: &mut RenderOptions| o.chart_version.clone())
@@ -188,8 +191,8 @@ fn hand_edits(edits: &[HandEdit]) -> Array {
     strings(edits.iter().map(ToString::to_string))
 }
 
-impl CustomType for DeployReport {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for DeployReport {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("DeployReport")
             .with_comments(&["/// What `deploy_reflector_base` or `wire_reflector` staged, by repo-relative path."])
             .with_get("written", |r: &mut DeployReport| strings(r.written.clone()))
@@ -203,8 +206,8 @@ impl CustomType for DeployReport {
     }
 }
 
-impl CustomType for Finding {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for Finding {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("Finding")
             .with_comments(&[
                 "/// One validation or verification result: severity, where, and what to do.",
@@ -221,8 +224,8 @@ impl CustomType for Finding {
     }
 }
 
-impl CustomType for Kubectl {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for Kubectl {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("Cluster")
             .with_comments(&["/// A live cluster reached through kubectl (`cluster(context)`)."])
             .with_get("context", |k: &mut Kubectl| {
@@ -232,8 +235,8 @@ impl CustomType for Kubectl {
     }
 }
 
-impl CustomType for ClusterSnapshot {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for ClusterSnapshot {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("Snapshot").with_comments(&[
             "/// The kubectl documents cluster verification reads; pass it to `verify_snapshot`. Holds Secret data: it has no properties and does not print.",
         ])
@@ -242,8 +245,8 @@ impl CustomType for ClusterSnapshot {
     }
 }
 
-impl CustomType for Password {
-    fn build(mut b: TypeBuilder<Self>) {
+impl ScriptVisible for Password {
+    fn describe(b: &mut ScriptType<Self>) {
         b.with_name("Password")
             .with_comments(&["/// A new registry password from `read_password`. Opaque: prints as `<password>`; pass it to `with_registry`."])
             .on_print(|p: &mut Password| p.to_string())

@@ -59,8 +59,8 @@ pub fn validate(files: &[PathBuf]) -> Result<String, String> {
         // kubeconform reads stdin without file arguments; a test must name what it validates.
         return Err("kubeconform: no files to validate".to_string());
     }
-    let mut cmd =
-        ocitool::tools::command(ocitool::tools::KUBECONFORM).map_err(|e| format!("{e:#}"))?;
+    let mut cmd = ocitool_adapters::tools::command(ocitool_adapters::tools::KUBECONFORM)
+        .map_err(|e| format!("{e:#}"))?;
     cmd.args(["-strict", "-summary"]);
     for location in schema_locations() {
         cmd.arg("-schema-location").arg(location);

@@ -8,9 +8,9 @@ use std::process::{Command, Stdio};
 
 pub const EXAMPLE_FLEET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet");
 
-/// Every plaintext password of the bundled example (ocitool::fleetgen::FleetSpec::example()).
+/// Every plaintext password of the bundled example (ocitool_devkit::fleetgen::FleetSpec::example()).
 pub fn example_passwords() -> Vec<String> {
-    ocitool::fleetgen::FleetSpec::example().passwords()
+    ocitool_devkit::fleetgen::FleetSpec::example().passwords()
 }
 
 /// A scratch fleet repository in a temporary directory.
@@ -35,10 +35,11 @@ impl Fleet {
         Fleet { dir, key_file }
     }
 
-    /// A generated fleet (see ocitool::fleetgen).
-    pub fn generated(spec: &ocitool::fleetgen::FleetSpec) -> Fleet {
+    /// A generated fleet (see ocitool_devkit::fleetgen).
+    pub fn generated(spec: &ocitool_devkit::fleetgen::FleetSpec) -> Fleet {
         let dir = tempfile::tempdir().expect("tempdir");
-        let generated = ocitool::fleetgen::generate(dir.path(), spec).expect("generate fleet");
+        let generated =
+            ocitool_devkit::fleetgen::generate(dir.path(), spec).expect("generate fleet");
         Fleet {
             dir,
             key_file: generated.key_file,
@@ -115,12 +116,13 @@ impl Fleet {
 
     /// Decrypt a repo-relative file with the fleet's key (the real sops).
     pub fn decrypt(&self, rel: &str) -> String {
-        let out = Command::new(ocitool::tools::find(ocitool::tools::SOPS).unwrap())
-            .args(["decrypt", rel])
-            .current_dir(self.path())
-            .env("SOPS_AGE_KEY_FILE", &self.key_file)
-            .output()
-            .unwrap();
+        let out =
+            Command::new(ocitool_adapters::tools::find(ocitool_adapters::tools::SOPS).unwrap())
+                .args(["decrypt", rel])
+                .current_dir(self.path())
+                .env("SOPS_AGE_KEY_FILE", &self.key_file)
+                .output()
+                .unwrap();
         assert!(
             out.status.success(),
             "sops decrypt {rel}: {}",

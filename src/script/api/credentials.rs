@@ -4,9 +4,9 @@ use rhai::plugin::*;
 
 #[export_module]
 pub mod credentials_api {
-    use crate::creds::{self, Credentials, Merged};
     use crate::script::api::{ScriptResult, items, strings};
     use crate::script::runtime_error;
+    use ocitool_core::creds::{self, Credentials, Merged};
     use rhai::Array;
 
     /// Merge an array of Credentials into one. Equal credentials merge, registries combine; the same registry with different credentials is an error naming every holder, unless one of `prefer` (service names, first wins) holds it.

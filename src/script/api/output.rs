@@ -15,7 +15,7 @@ pub mod output_api {
     /// Print a progress or status line to stderr; secrets are redacted.
     #[rhai_fn(global)]
     pub fn info(message: &str) {
-        crate::progress::err(&crate::redact::redact(message));
+        crate::progress::err(&ocitool_core::redact::redact(message));
     }
 
     /// Join the items of an array (printed as strings) with `separator`.
@@ -67,7 +67,10 @@ pub mod output_api {
 /// Rhai values as JSON; a Finding becomes `{severity, file, message}`, anything else its string.
 fn to_json_value(value: &rhai::Dynamic) -> serde_json::Value {
     use serde_json::Value;
-    if let Some(f) = value.clone().try_cast::<crate::validate::Finding>() {
+    if let Some(f) = value
+        .clone()
+        .try_cast::<ocitool_orchestration::validate::Finding>()
+    {
         return serde_json::json!({"severity": f.severity.to_string(), "file": f.file, "message": f.message});
     }
     if let Some(map) = value.read_lock::<rhai::Map>() {
@@ -89,6 +92,6 @@ fn to_json_value(value: &rhai::Dynamic) -> serde_json::Value {
     } else if let Ok(f) = value.as_float() {
         Value::from(f)
     } else {
-        Value::String(crate::redact::redact(&value.to_string()).into_owned())
+        Value::String(ocitool_core::redact::redact(&value.to_string()).into_owned())
     }
 }

@@ -1,18 +1,18 @@
 //! Deploying Reflector from scripts: render options from `--set` parameters, staging the base and
 //! wiring a cluster overlay. Glue only: the decisions (what counts as a hand edit, where files go)
-//! live in [`crate::reflector::deploy`]; this file must never write files or print.
+//! live in [`ocitool_orchestration::deploy`]; this file must never write files or print.
 
 use rhai::plugin::*;
 
 #[export_module]
 pub mod reflector_api {
-    use crate::reflector::deploy::{self, DeployReport};
+    use ocitool_orchestration::deploy::{self, DeployReport};
     // Named as scripts see the type, so the API reference reads the same.
-    use crate::reflector::render::RenderOptions as ReflectorOptions;
-    use crate::repo::Overlay;
     use crate::script::Repo;
     use crate::script::api::ScriptResult;
     use crate::script::runtime_error;
+    use ocitool_core::reflector::render::RenderOptions as ReflectorOptions;
+    use ocitool_orchestration::repo::Overlay;
     use rhai::Map;
 
     /// Reflector render options (a ReflectorOptions) from a map of `--set` parameters, usually `params`: `chart_version`, `namespace`, `repository_name`, `repository_url`, `values_file` (a chart values YAML, repo-relative or absolute); other keys are ignored. Invalid values are an error naming each parameter at fault.

@@ -4,14 +4,14 @@ use rhai::plugin::*;
 
 #[export_module]
 pub mod repo_api {
-    use crate::changeset::Mark;
-    use crate::creds::Credentials;
     use crate::progress::{Display, Progress};
-    use crate::repo::{self, CredFile, Overlay, Scan};
     use crate::script::Repo;
     use crate::script::api::{ScriptResult, items, strings};
     use crate::script::runtime_error;
-    use crate::secret::SourceSpec;
+    use ocitool_adapters::changeset::Mark;
+    use ocitool_core::creds::Credentials;
+    use ocitool_core::secret::SourceSpec;
+    use ocitool_orchestration::repo::{self, CredFile, Overlay, Scan};
     use rhai::{Array, Dynamic, FnPtr, NativeCallContext};
 
     fn none_if_empty(customer: &str) -> Option<&str> {
@@ -103,7 +103,7 @@ pub mod repo_api {
         map.insert("status".into(), "failed".into());
         map.insert(
             "error".into(),
-            crate::redact::redact(message).into_owned().into(),
+            ocitool_core::redact::redact(message).into_owned().into(),
         );
         Dynamic::from_map(map)
     }

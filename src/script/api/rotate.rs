@@ -8,10 +8,10 @@ use rhai::plugin::*;
 
 #[export_module]
 pub mod rotate_api {
-    use crate::creds::{Credentials, Password};
     use crate::script::api::ScriptResult;
     use crate::script::runtime_error;
-    use crate::secret::SourceSpec;
+    use ocitool_core::creds::{Credentials, Password};
+    use ocitool_core::secret::SourceSpec;
 
     /// Read a registry password from a file, or from standard input with "-": one trailing newline is dropped, an empty password is an error, a file other users can read gets a warning. The result is opaque (prints as `<password>`).
     #[rhai_fn(global, return_raw)]

@@ -1,21 +1,21 @@
 //! Validation and cluster verification for scripts: `repo.validate`, `cluster(context)` and its
 //! snapshot, lag and log functions, and the table/JSON renderings of findings.
 //!
-//! Glue only: the checks live in [`crate::validate`], [`crate::cluster`] and
-//! [`crate::reflector::verify`]. Nothing here prints, and nothing here writes to the repository.
+//! Glue only: the checks live in [`ocitool_orchestration::validate`], [`ocitool_orchestration::cluster`] and
+//! [`ocitool_core::reflector::verify`]. Nothing here prints, and nothing here writes to the repository.
 
 use rhai::plugin::*;
 
 #[export_module]
 pub mod validate_api {
-    use crate::cluster;
-    use crate::kubectl::Kubectl as Cluster;
-    use crate::reflector::verify::{ClusterSnapshot as Snapshot, verify};
-    use crate::repo::Overlay;
     use crate::script::Repo;
     use crate::script::api::{ScriptResult, items};
     use crate::script::runtime_error;
-    use crate::validate::{self, Finding, Options};
+    use ocitool_adapters::kubectl::Kubectl as Cluster;
+    use ocitool_core::reflector::verify::{ClusterSnapshot as Snapshot, verify};
+    use ocitool_orchestration::cluster;
+    use ocitool_orchestration::repo::Overlay;
+    use ocitool_orchestration::validate::{self, Finding, Options};
     use rhai::{Array, Dynamic, Map};
     use std::time::Duration;
 

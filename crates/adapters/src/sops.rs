@@ -4,7 +4,7 @@
 //! `--filename-override`, so sops finds the repo's `.sops.yaml` and applies its creation rules
 //! (path_regex, recipients, encrypted_regex) exactly as `sops -e -i <path>` would. Content always
 //! travels through pipes: this module must never write plaintext to disk, and never put plaintext
-//! into an error (sops's own stderr is passed on, through [`crate::redact`]).
+//! into an error (sops's own stderr is passed on, through [`ocitool_core::redact`]).
 
 use crate::tools;
 use anyhow::{Context, Result, bail};
@@ -12,7 +12,6 @@ use rayon::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// Oldest sops with `sops decrypt`/`sops encrypt` subcommands and `--filename-override`.
 const MIN_VERSION: (u32, u32) = (3, 9);
@@ -37,8 +36,6 @@ impl std::fmt::Debug for Plaintext {
 pub struct Sops {
     bin: PathBuf,
     root: PathBuf,
-    /// Wall time spent inside sops processes, for the benchmark's accounting.
-    busy: std::sync::Arc<std::sync::Mutex<Duration>>,
 }
 
 impl Sops {
@@ -71,7 +68,6 @@ impl Sops {
         Ok(Sops {
             bin,
             root: root.to_path_buf(),
-            busy: Default::default(),
         })
     }
 
@@ -98,14 +94,16 @@ impl Sops {
             format!("sops could not encrypt {path}; check that .sops.yaml has a creation rule whose path_regex matches it")
         })
     }
+}
 
-    /// Total time spent inside sops processes so far.
-    pub fn busy_time(&self) -> Duration {
-        *self.busy.lock().expect("sops timer poisoned")
+impl ocitool_core::secret::Encrypt for Sops {
+    fn encrypt(&self, path: &str, plaintext: &str) -> Result<String> {
+        Sops::encrypt(self, path, plaintext)
     }
+}
 
+impl Sops {
     fn run(&self, args: &[&str], input: &str) -> Result<String> {
-        let started = Instant::now();
         let mut child = Command::new(&self.bin)
             .args(args)
             .current_dir(&self.root)
@@ -120,27 +118,15 @@ impl Sops {
         let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
         let output = child.wait_with_output().context("sops did not finish")?;
         let _ = feeder.join();
-        *self.busy.lock().expect("sops timer poisoned") += started.elapsed();
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             bail!(
                 "sops failed: {}",
-                crate::redact::redact(first_lines(stderr.trim(), 12))
+                ocitool_core::redact::redact(first_lines(stderr.trim(), 12))
             );
         }
         String::from_utf8(output.stdout).context("sops printed non-UTF-8 output")
     }
-}
-
-/// True when `text` is a sops-encrypted YAML document (it carries sops's top-level metadata).
-pub fn is_encrypted(text: &str) -> bool {
-    crate::manifest::parse_documents("", text).is_ok_and(|docs| carries_sops_metadata(&docs))
-}
-
-/// True when any of these parsed documents carries sops's top-level metadata.
-pub fn carries_sops_metadata(docs: &[serde_yaml::Value]) -> bool {
-    docs.iter()
-        .any(|d| d.get("sops").and_then(|s| s.get("mac")).is_some())
 }
 
 fn parse_version(text: &str) -> Option<(u32, u32)> {
@@ -174,14 +160,5 @@ mod tests {
             format!("{:?}", Plaintext("hunter2".into())),
             "Plaintext(<7 bytes redacted>)"
         );
-    }
-
-    #[test]
-    fn detects_sops_metadata() {
-        assert!(is_encrypted(
-            "kind: Secret\nsops:\n  mac: ENC[x]\n  version: 3.13.2\n"
-        ));
-        assert!(!is_encrypted("kind: Secret\nstringData:\n  a: b\n"));
-        assert!(!is_encrypted("a: [\n"));
     }
 }

@@ -4,13 +4,13 @@
 //! Layout: `[<customer>/]applications/overlays/<cluster>/services/<service>/oci-creds.yaml`, the
 //! consolidated source at `<overlay>/flux-system/oci-creds.yaml`. Everything is read through a
 //! [`Changeset`], so a scan sees what the script has staged. This module only reads; it never
-//! decrypts (that needs keys, see [`crate::sops`]) and never decides what to change.
+//! decrypts (that needs keys, see [`ocitool_adapters::sops`]) and never decides what to change.
 
-use crate::changeset::Changeset;
-use crate::kustomize;
-use crate::manifest;
-use crate::secret::{self, FILE_NAME};
 use anyhow::{Context, Result, bail};
+use ocitool_adapters::changeset::Changeset;
+use ocitool_core::kustomize;
+use ocitool_core::manifest;
+use ocitool_core::secret::{self, FILE_NAME};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 
@@ -459,7 +459,7 @@ fn cred_file(
         path: path.to_string(),
         secret_name: meta.name,
         secret_type: meta.type_,
-        encrypted: crate::sops::carries_sops_metadata(docs),
+        encrypted: ocitool_core::sops_format::carries_sops_metadata(docs),
         namespace,
         namespace_source,
         kustomization,

@@ -267,7 +267,7 @@ impl Changeset {
                         restore_errors.join(", ")
                     ));
                 }
-                bail!("{}", crate::redact::redact(&message));
+                bail!("{}", ocitool_core::redact::redact(&message));
             }
             done.push(change);
         }
@@ -306,7 +306,7 @@ impl Changeset {
         for change in self.changes()? {
             let show = |text: &Option<String>| {
                 text.as_deref()
-                    .map(crate::redact::mask_secret_yaml)
+                    .map(ocitool_core::redact::mask_secret_yaml)
                     .unwrap_or_default()
             };
             let (before, after) = (show(&change.before), show(&change.after));

@@ -8,18 +8,18 @@
 //!
 //! What this module must never do:
 //! - write a plaintext secret value to disk for a service marked `encrypted` — Secret manifests
-//!   are rendered in memory and reach sops on standard input only ([`crate::sops::Sops::encrypt`]);
+//!   are rendered in memory and reach sops on standard input only ([`ocitool_adapters::sops::Sops::encrypt`]);
 //! - touch anything outside the root it was given (age keys are read from `age-keygen`'s stdout,
 //!   sops runs with the root as working directory, every written path is validated as relative).
 //!
 //! The demo keys it writes are public examples, marked as such in every key file.
 
-use crate::secret::{DOCKERCONFIGJSON_KEY, DOCKERCONFIGJSON_TYPE, FILE_NAME};
-use crate::sops::Sops;
-use crate::tools;
 use anyhow::{Context, Result, bail, ensure};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use ocitool_adapters::sops::Sops;
+use ocitool_adapters::tools;
+use ocitool_core::secret::{DOCKERCONFIGJSON_KEY, DOCKERCONFIGJSON_TYPE, FILE_NAME};
 use rayon::prelude::*;
 use serde_yaml::{Mapping, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -1174,11 +1174,14 @@ mod tests {
             let text = std::fs::read_to_string(root.join(&path)).unwrap();
             let expected = yaml(&secret_manifest(svc));
             if !svc.encrypted {
-                assert!(!crate::sops::is_encrypted(&text), "{path}");
+                assert!(!ocitool_core::sops_format::is_encrypted(&text), "{path}");
                 assert_eq!(yaml(&text), expected, "{path}");
                 continue;
             }
-            assert!(crate::sops::is_encrypted(&text), "{path} has no sops.mac");
+            assert!(
+                ocitool_core::sops_format::is_encrypted(&text),
+                "{path} has no sops.mac"
+            );
             let doc = yaml(&text);
             let section = if svc.form == SecretForm::DockerConfigData {
                 "data"
@@ -1202,9 +1205,12 @@ mod tests {
             let plain = decrypt_with(&root, &fleet.key_file, &path).unwrap();
             assert_eq!(yaml(&plain), expected, "{path}");
             // ocitool's own reader agrees: the right registries and users.
-            let creds =
-                crate::secret::read_credentials(&path, &plain, Some(&svc.registries[0].host))
-                    .unwrap();
+            let creds = ocitool_core::secret::read_credentials(
+                &path,
+                &plain,
+                Some(&svc.registries[0].host),
+            )
+            .unwrap();
             for r in &svc.registries {
                 assert_eq!(creds.get(&r.host).unwrap().username(), r.username);
             }
@@ -1384,7 +1390,8 @@ mod tests {
             SecretForm::DockerConfigStringData,
         ] {
             svc.form = form;
-            let creds = crate::secret::read_credentials("s", &secret_manifest(&svc), None).unwrap();
+            let creds =
+                ocitool_core::secret::read_credentials("s", &secret_manifest(&svc), None).unwrap();
             assert_eq!(creds.registries(), vec!["ghcr.io", "harbor.t.example"]);
             assert_eq!(yaml(&secret_manifest(&svc))["type"], DOCKERCONFIGJSON_TYPE);
         }
@@ -1503,7 +1510,7 @@ mod tests {
     /// files byte-identical (given the committed keys), Secrets decrypting to the expected content.
     #[test]
     fn checked_in_example_fleet_matches_the_spec() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fleet");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/fleet");
         let spec = FleetSpec::example();
         assert_eq!(
             files_under(&root),

@@ -3,7 +3,7 @@
 //! Everything here is read-only (`get`, `logs`) except [`Kubectl::annotate`], which exists for one
 //! purpose: touching the source Secret so Reflector reconciles and the lag can be measured. Output is
 //! handed back to the caller as data and never printed here; Secret documents do contain base64 data,
-//! so callers reduce them to hashes (see [`crate::reflector::verify`]) before showing anything.
+//! so callers reduce them to hashes (see [`ocitool_core::reflector::verify`]) before showing anything.
 //! Errors carry kubectl's own stderr, which names the resource but not Secret values.
 
 use anyhow::{Context, Result, bail};

@@ -1,4 +1,4 @@
-//! Staging the Reflector manifests of [`super::render`] into a fleet repository: the base under
+//! Staging the Reflector manifests of [`ocitool_core::reflector::render`] into a fleet repository: the base under
 //! [`BASE_PATH`] (base repo) and a cluster overlay's wiring (`managed-services/fluxcd/`).
 //!
 //! Everything goes through the [`Workspace`]'s changeset, so `--dry-run` shows it and nothing is
@@ -6,10 +6,12 @@
 //! render unless asked to (`force`): such a file is reported and left as it is, because it may hold
 //! someone's hand edit. Kustomizations are only ever edited with the format-preserving editor.
 
-use super::render::{self, BASE_PATH, HEADER, OVERLAY_FILE, RenderOptions, overlay_kustomization};
 use crate::repo::Overlay;
 use crate::workspace::Workspace;
 use anyhow::{Context, Result};
+use ocitool_core::reflector::render::{
+    self, BASE_PATH, HEADER, OVERLAY_FILE, RenderOptions, overlay_kustomization,
+};
 use std::path::Path;
 
 /// The overlay directory holding the Flux Kustomizations of platform services.

@@ -1,6 +1,6 @@
 //! Checking a live cluster against the Reflector model, as pure functions over `kubectl get -o json`.
 //!
-//! [`crate::kubectl`] fetches the documents; this module turns them into a [`VerifyReport`] of findings,
+//! [`ocitool_adapters::kubectl`] fetches the documents; this module turns them into a [`VerifyReport`] of findings,
 //! each with the fix to apply. It never talks to a cluster itself and never shows secret data: Secret
 //! data is decoded only to be hashed with [`data_fingerprint`], and no finding contains more than that.
 
@@ -556,17 +556,20 @@ mod tests {
         serde_json::from_str(text).expect("fixture is JSON")
     }
 
-    const SOURCE: &str = include_str!("../../tests/data/kubectl/source-secret.json");
-    const SECRETS_HEALTHY: &str = include_str!("../../tests/data/kubectl/secrets-healthy.json");
-    const SECRETS_BROKEN: &str = include_str!("../../tests/data/kubectl/secrets-broken.json");
-    const NS_HEALTHY: &str = include_str!("../../tests/data/kubectl/namespaces-healthy.json");
-    const NS_BROKEN: &str = include_str!("../../tests/data/kubectl/namespaces-broken.json");
+    const SOURCE: &str = include_str!("../../../../tests/data/kubectl/source-secret.json");
+    const SECRETS_HEALTHY: &str =
+        include_str!("../../../../tests/data/kubectl/secrets-healthy.json");
+    const SECRETS_BROKEN: &str = include_str!("../../../../tests/data/kubectl/secrets-broken.json");
+    const NS_HEALTHY: &str = include_str!("../../../../tests/data/kubectl/namespaces-healthy.json");
+    const NS_BROKEN: &str = include_str!("../../../../tests/data/kubectl/namespaces-broken.json");
     const DEPLOY_OK: &str =
-        include_str!("../../tests/data/kubectl/reflector-deployment-healthy.json");
+        include_str!("../../../../tests/data/kubectl/reflector-deployment-healthy.json");
     const DEPLOY_DOWN: &str =
-        include_str!("../../tests/data/kubectl/reflector-deployment-unavailable.json");
-    const PODS_OK: &str = include_str!("../../tests/data/kubectl/reflector-pods-healthy.json");
-    const PODS_CRASH: &str = include_str!("../../tests/data/kubectl/reflector-pods-crashloop.json");
+        include_str!("../../../../tests/data/kubectl/reflector-deployment-unavailable.json");
+    const PODS_OK: &str =
+        include_str!("../../../../tests/data/kubectl/reflector-pods-healthy.json");
+    const PODS_CRASH: &str =
+        include_str!("../../../../tests/data/kubectl/reflector-pods-crashloop.json");
 
     fn healthy() -> ClusterSnapshot {
         ClusterSnapshot {

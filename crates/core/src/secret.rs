@@ -2,7 +2,7 @@
 //! [`Credentials`], and rendering the consolidated source Secret.
 //!
 //! Input is the *decrypted* text sops hands back; output is plaintext YAML that goes straight to
-//! `sops encrypt` on standard input ([`crate::sops`]). This module never writes files and never
+//! `sops encrypt` on standard input ([`ocitool_adapters::sops`]). This module never writes files and never
 //! puts a value into an error message: errors name the file and the field.
 
 use crate::creds::Credentials;
@@ -244,7 +244,7 @@ impl SourceSpec {
         all
     }
 
-    /// The plaintext manifest, for sops' standard input only.
+    /// The plaintext manifest, for sops' standard input only (see [`encrypt_source`]).
     pub(crate) fn to_plaintext_yaml(&self) -> String {
         let string_map = |m: &BTreeMap<String, String>| -> Value {
             Value::Mapping(
@@ -314,10 +314,16 @@ pub fn read_source(origin: &str, plaintext: &str) -> Result<SourceSpec> {
     })
 }
 
+/// Whatever turns a plaintext manifest into ciphertext for a repo-relative path (the sops adapter).
+/// The core renders plaintext only into one of these, so it never leaves through any other door.
+pub trait Encrypt {
+    fn encrypt(&self, path: &str, plaintext: &str) -> Result<String>;
+}
+
 /// Render `spec` and encrypt it for repo-relative `path`: the ciphertext to stage. The plaintext
-/// exists only in memory and on sops's standard input.
-pub fn encrypt_source(sops: &crate::sops::Sops, path: &str, spec: &SourceSpec) -> Result<String> {
-    sops.encrypt(path, &spec.to_plaintext_yaml())
+/// exists only in memory and on the encryptor's input.
+pub fn encrypt_source(encryptor: &impl Encrypt, path: &str, spec: &SourceSpec) -> Result<String> {
+    encryptor.encrypt(path, &spec.to_plaintext_yaml())
 }
 
 #[cfg(test)]

@@ -2,17 +2,17 @@
 //! [`Kubectl`]) or from saved `kubectl get -o json` files, Reflector's log warnings, and the time
 //! Reflector takes to catch up with a touched source.
 //!
-//! Judging the snapshot is [`crate::reflector::verify`]'s job, not this module's. Everything here is
+//! Judging the snapshot is [`ocitool_core::reflector::verify`]'s job, not this module's. Everything here is
 //! read-only except [`measure_lag`], which only sets one probe annotation on the source Secret. It
 //! never prints and never returns Secret data other than inside the snapshot handed to `verify`.
 
-use crate::kubectl::Kubectl;
-use crate::reflector::model::ExistingSecret;
-use crate::reflector::verify::{
+use anyhow::{Context, Result, bail};
+use ocitool_adapters::kubectl::Kubectl;
+use ocitool_core::reflector::model::ExistingSecret;
+use ocitool_core::reflector::verify::{
     ClusterSnapshot, REFLECTOR_NAMESPACE, SOURCE_NAME, SOURCE_NAMESPACE, lag_caught_up, list_items,
     secret_from_json, summarise_logs,
 };
-use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -182,7 +182,7 @@ fn mirrors(kubectl: &Kubectl) -> Result<Vec<ExistingSecret>> {
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kubectl");
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/kubectl");
 
     fn copy(dir: &Path, from: &str, to: &str) {
         std::fs::copy(Path::new(FIXTURES).join(from), dir.join(to)).unwrap();

@@ -5,13 +5,13 @@
 //! call the same code. The workspace stages; only the host applies ([`Changeset::apply`]). It
 //! never holds plaintext beyond the call that needed it, and never returns it.
 
-use crate::changeset::Changeset;
-use crate::creds::Credentials;
-use crate::kustomize;
 use crate::repo::{self, CredFile, Overlay};
-use crate::secret::{self, SourceSpec};
-use crate::sops::Sops;
 use anyhow::{Context, Result};
+use ocitool_adapters::changeset::Changeset;
+use ocitool_adapters::sops::Sops;
+use ocitool_core::creds::Credentials;
+use ocitool_core::kustomize;
+use ocitool_core::secret::{self, SourceSpec};
 use std::path::Path;
 
 #[derive(Debug)]

@@ -3,9 +3,8 @@
 //! and staging them into a fleet repo ([`deploy`]).
 //!
 //! This module speaks for Reflector's behaviour as its source defines it; it never talks to a
-//! cluster (that is [`crate::kubectl`]) and never touches credentials' values.
+//! cluster (that is [`ocitool_adapters::kubectl`]) and never touches credentials' values.
 
-pub mod deploy;
 pub mod model;
 pub mod render;
 pub mod verify;

@@ -7,17 +7,17 @@
 //! a finding (credentials are decrypted into memory only to check that they parse). Builds run
 //! `kubectl kustomize` on the files on disk, so validate a repository before staging changes to it.
 
-use crate::kustomize;
-use crate::manifest;
-use crate::reflector::model::{Outcome, ReflectionSettings, SourceSecret, plan};
-use crate::reflector::verify::{self, VerifyReport};
-use crate::reflector::{ALLOWED, ALLOWED_NAMESPACES, AUTO_ENABLED, AUTO_NAMESPACES};
 use crate::repo::{
     self, FluxKustomization, Overlay, OverlayIndex, is_registry_source, normalize_path,
 };
-use crate::secret::{self, DOCKERCONFIGJSON_TYPE, FILE_NAME, SOURCE_NAMESPACE, SecretMeta};
 use crate::workspace::Workspace;
 use anyhow::Result;
+use ocitool_adapters::kustomize;
+use ocitool_core::manifest;
+use ocitool_core::reflector::model::{Outcome, ReflectionSettings, SourceSecret, plan};
+use ocitool_core::reflector::verify::{self, VerifyReport};
+use ocitool_core::reflector::{ALLOWED, ALLOWED_NAMESPACES, AUTO_ENABLED, AUTO_NAMESPACES};
+use ocitool_core::secret::{self, DOCKERCONFIGJSON_TYPE, FILE_NAME, SOURCE_NAMESPACE, SecretMeta};
 use rayon::prelude::*;
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -447,7 +447,7 @@ fn check_source(
             ),
         );
     }
-    let encrypted = crate::sops::is_encrypted(text);
+    let encrypted = ocitool_core::sops_format::is_encrypted(text);
     if encrypted {
         check_recipients(ws, &path, text, out);
     } else {

@@ -1,0 +1,13 @@
+//! ocitool's adapters: every conversation with the world outside the process.
+//!
+//! External programs (`sops`, `kubectl`, `kustomize` builds) are found by [`tools`] and run by one
+//! subprocess runner; the repository on disk is read and changed only through [`changeset`], which
+//! stages changes and applies them atomically. Adapters translate between the outside world and
+//! the core's types; they never decide what to change (that is `ocitool-orchestration`) and never
+//! let a plaintext credential reach the disk or an error message.
+
+pub mod changeset;
+pub mod kubectl;
+pub mod kustomize;
+pub mod sops;
+pub mod tools;

@@ -1,0 +1,138 @@
+//! Describing library types to Rhai from the host: name, doc comment, read-only properties,
+//! methods and printers, in the shape of Rhai's own `TypeBuilder`.
+//!
+//! Rhai's `CustomType` cannot be implemented here for types the lower crates own (Rust's orphan
+//! rule), and implementing it there would put Rhai into the domain. So the host describes each
+//! type through [`ScriptVisible`]: members are registered into the engine as `TypeBuilder` would,
+//! and type doc comments go into a small global module (the engine keeps those private), so
+//! everything ends up in the engine metadata `ocitool api` is generated from.
+//! This module only registers; it decides nothing about what a type shows.
+
+use rhai::{Engine, FuncRegistration, Module, RhaiNativeFunc};
+use std::marker::PhantomData;
+
+/// A library type as scripts see it.
+pub trait ScriptVisible: Clone + 'static {
+    fn describe(b: &mut ScriptType<'_, '_, Self>);
+}
+
+/// Registers [`ScriptVisible`] types into an engine. Type names and docs go into one global
+/// module first, so that the members registered after it are documented with the script names.
+pub struct TypeRegistry<'e> {
+    engine: &'e mut Engine,
+    docs: Module,
+    members: Vec<Member>,
+}
+
+/// Registers one member into the engine with its doc comment.
+type Register = Box<dyn FnOnce(&mut Engine, &[String])>;
+
+/// One property, method or printer, registered once every type has its name.
+struct Member {
+    register: Register,
+    comments: Vec<String>,
+}
+
+impl<'e> TypeRegistry<'e> {
+    pub fn new(engine: &'e mut Engine) -> Self {
+        TypeRegistry {
+            engine,
+            docs: Module::new(),
+            members: Vec::new(),
+        }
+    }
+
+    pub fn add<T: ScriptVisible>(&mut self) -> &mut Self {
+        T::describe(&mut ScriptType {
+            registry: self,
+            name: String::new(),
+            _type: PhantomData,
+        });
+        self
+    }
+
+    /// Load the names and docs, then every member, into the engine.
+    pub fn finish(self) {
+        self.engine.register_global_module(self.docs.into());
+        for member in self.members {
+            (member.register)(self.engine, &member.comments);
+        }
+    }
+}
+
+/// The builder handed to [`ScriptVisible::describe`]; each member may be followed by
+/// `and_comments`, exactly as with Rhai's `TypeBuilder`.
+pub struct ScriptType<'r, 'e, T> {
+    registry: &'r mut TypeRegistry<'e>,
+    name: String,
+    _type: PhantomData<T>,
+}
+
+impl<T: Clone + 'static> ScriptType<'_, '_, T> {
+    /// The name scripts and error messages use for `T`.
+    pub fn with_name(&mut self, name: &str) -> &mut Self {
+        self.name = name.to_string();
+        self.registry.docs.set_custom_type::<T>(name);
+        self
+    }
+
+    /// The type's doc comment (after [`Self::with_name`]).
+    pub fn with_comments(&mut self, comments: &[&str]) -> &mut Self {
+        self.registry
+            .docs
+            .set_custom_type_with_comments::<T>(&self.name, comments);
+        self
+    }
+
+    /// A read-only property.
+    pub fn with_get<R: Clone + 'static>(
+        &mut self,
+        name: &str,
+        get: impl Fn(&mut T) -> R + 'static,
+    ) -> &mut Self {
+        self.member(FuncRegistration::new_getter(name), get)
+    }
+
+    /// A method.
+    pub fn with_fn<A: 'static, const N: usize, const X: bool, R: Clone + 'static, const F: bool>(
+        &mut self,
+        name: &str,
+        method: impl RhaiNativeFunc<A, N, X, R, F> + 'static,
+    ) -> &mut Self {
+        self.member(FuncRegistration::new(name), method)
+    }
+
+    /// How `print` and string interpolation show the value.
+    pub fn on_print(&mut self, print: impl Fn(&mut T) -> String + 'static) -> &mut Self {
+        self.member(FuncRegistration::new("to_string"), print)
+    }
+
+    /// How `debug` shows the value.
+    pub fn on_debug(&mut self, debug: impl Fn(&mut T) -> String + 'static) -> &mut Self {
+        self.member(FuncRegistration::new("to_debug"), debug)
+    }
+
+    /// The doc comment of the member registered just before.
+    pub fn and_comments(&mut self, comments: &[&str]) -> &mut Self {
+        if let Some(last) = self.registry.members.last_mut() {
+            last.comments = comments.iter().map(|c| c.to_string()).collect();
+        }
+        self
+    }
+
+    fn member<A: 'static, const N: usize, const X: bool, R: Clone + 'static, const F: bool>(
+        &mut self,
+        registration: FuncRegistration,
+        func: impl RhaiNativeFunc<A, N, X, R, F> + 'static,
+    ) -> &mut Self {
+        self.registry.members.push(Member {
+            register: Box::new(move |engine: &mut Engine, comments: &[String]| {
+                registration
+                    .with_comments(comments)
+                    .register_into_engine(engine, func);
+            }),
+            comments: Vec::new(),
+        });
+        self
+    }
+}
