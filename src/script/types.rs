@@ -13,6 +13,7 @@ use ocitool_core::reflector::render::RenderOptions;
 use ocitool_core::reflector::verify::ClusterSnapshot;
 use ocitool_core::secret::SourceSpec;
 use ocitool_orchestration::deploy::{DeployReport, HandEdit};
+use ocitool_orchestration::login::LoginCheck;
 use ocitool_orchestration::repo::{CredFile, Overlay, Scan};
 use ocitool_orchestration::validate::Finding;
 use rhai::{Array, Dynamic, Engine};
@@ -33,7 +34,8 @@ pub fn register(engine: &mut Engine) {
         .add::<Finding>()
         .add::<Kubectl>()
         .add::<ClusterSnapshot>()
-        .add::<Password>();
+        .add::<Password>()
+        .add::<LoginCheck>();
     types.finish();
 }
 
@@ -251,5 +253,23 @@ impl ScriptVisible for Password {
             .with_comments(&["/// A new registry password from `read_password`. Opaque: prints as `<password>`; pass it to `with_registry`."])
             .on_print(|p: &mut Password| p.to_string())
             .on_debug(|p: &mut Password| format!("{p:?}"));
+    }
+}
+
+impl ScriptVisible for LoginCheck {
+    fn describe(b: &mut ScriptType<Self>) {
+        b.with_name("LoginCheck")
+            .with_comments(&["/// What one registry said about one credential (`check_logins`). Holds no secret."])
+            .with_get("registry", |c: &mut LoginCheck| c.registry.clone())
+            .and_comments(&["/// The registry key as the credentials hold it."])
+            .with_get("username", |c: &mut LoginCheck| c.username.clone())
+            .and_comments(&["/// The username that was tried."])
+            .with_get("fingerprint", |c: &mut LoginCheck| c.fingerprint.clone())
+            .and_comments(&["/// Fingerprint of the credential that was tried."])
+            .with_get("verdict", |c: &mut LoginCheck| c.verdict().as_str().to_string())
+            .and_comments(&["/// \"logs-in\", \"not-checked\" (the registry asks for no credential), \"rejected\" or \"unknown\" (unreachable or an unexpected answer)."])
+            .with_get("detail", |c: &mut LoginCheck| c.result.to_string())
+            .and_comments(&["/// One line: endpoint, auth scheme and outcome (HTTP status or why it could not be reached)."])
+            .on_print(|c: &mut LoginCheck| c.to_string());
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! External programs (`sops`, `kubectl`, `kustomize` builds) are found by [`tools`] and run by one
 //! subprocess runner; the repository on disk is read and changed only through [`changeset`], which
-//! stages changes and applies them atomically. Adapters translate between the outside world and
+//! stages changes and applies them atomically; registries are asked whether a credential logs in
+//! by [`registry`]. Adapters translate between the outside world and
 //! the core's types; they never decide what to change (that is `ocitool-orchestration`) and never
 //! let a plaintext credential reach the disk or an error message.
 
 pub mod changeset;
 pub mod kubectl;
 pub mod kustomize;
+pub mod registry;
 pub mod sops;
 pub mod tools;

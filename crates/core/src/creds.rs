@@ -52,6 +52,12 @@ impl RegistryAuth {
     pub fn username(&self) -> &str {
         &self.username
     }
+
+    /// The password, for exactly two consumers: a registry login check (which sends it to that
+    /// registry only) and sops's standard input. Never format, log or store what this returns.
+    pub fn expose_password(&self) -> &str {
+        &self.password
+    }
 }
 
 impl fmt::Debug for RegistryAuth {

@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod deploy;
+pub mod login;
 pub mod repo;
 pub mod validate;
 pub mod workspace;

@@ -11,6 +11,7 @@ use rhai::{Array, Engine, EvalAltResult, FuncRegistration};
 pub(crate) type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 
 mod credentials;
+mod login;
 mod output;
 mod reflector;
 mod repo;
@@ -24,6 +25,7 @@ pub fn register(engine: &mut Engine, params: &Params) {
     engine.register_global_module(exported_module!(reflector::reflector_api).into());
     engine.register_global_module(exported_module!(validate::validate_api).into());
     engine.register_global_module(exported_module!(rotate::rotate_api).into());
+    engine.register_global_module(exported_module!(login::login_api).into());
     register_params(engine, params);
 }
 
