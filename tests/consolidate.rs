@@ -25,7 +25,7 @@ fn consolidates_prod_into_one_source_secret() {
         .leaks_none(&secret_needles());
     assert!(out.stdout.contains("services (12)"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("harbor.acme.example sha256:"),
+        out.stdout.contains("harbor.acme.example v2:"),
         "{}",
         out.stdout
     );
@@ -252,7 +252,7 @@ fn conflicting_credentials_are_refused_with_fingerprints_unless_a_winner_is_name
         out.stderr
     );
     assert!(
-        out.stderr.contains("metallb (sha256:") && out.stderr.contains("cert-manager (sha256:"),
+        out.stderr.contains("metallb (v2:") && out.stderr.contains("cert-manager (v2:"),
         "{}",
         out.stderr
     );
@@ -508,7 +508,7 @@ fn format_json_is_one_document_on_stdout_even_in_a_dry_run() {
     assert!(
         prod_registries
             .iter()
-            .any(|r| r.as_str().unwrap().starts_with("ghcr.io sha256:")),
+            .any(|r| r.as_str().unwrap().starts_with("ghcr.io v2:")),
         "{prod_registries:?}"
     );
     let source_created =

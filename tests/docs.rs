@@ -291,26 +291,26 @@ fn the_operator_guide_commands_run_as_documented() {
         rotated
             .stdout
             .contains("acme/prod: rotated harbor.acme.example")
-            && rotated.stdout.contains("old: sha256:f9dbdbc80566"),
+            && rotated.stdout.contains("old: v2:40e3f3ea34a1"),
         "{}",
         rotated.stdout
     );
     // The hand rotation (```sh local) keeps every registry, and ocitool sees it.
     let by_hand = output_of(&ran, &["sops set"]);
     assert_eq!(by_hand.stdout, "ghcr.io\nharbor.acme.example\n");
-    let report = output_of(&ran, &["fingerprint=sha256:6114bb4455cf"]);
+    let report = output_of(&ran, &["fingerprint=v2:1a5c27e19512"]);
     assert!(
         report
             .stdout
-            .contains("0 of 2 consolidated cluster(s) still carry sha256:6114bb4455cf"),
+            .contains("0 of 2 consolidated cluster(s) still carry v2:1a5c27e19512"),
         "{}",
         report.stdout
     );
-    let report = output_of(&ran, &["fingerprint=sha256:f9dbdbc80566"]);
+    let report = output_of(&ran, &["fingerprint=v2:40e3f3ea34a1"]);
     assert!(
         report
             .stdout
-            .contains("0 of 2 consolidated cluster(s) still carry sha256:f9dbdbc80566"),
+            .contains("0 of 2 consolidated cluster(s) still carry v2:40e3f3ea34a1"),
         "{}",
         report.stdout
     );

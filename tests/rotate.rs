@@ -98,7 +98,7 @@ fn rotating_one_registry_keeps_everything_else_and_leaks_nothing() {
         .leaks_none(&needles());
     assert_ne!(printed(&out, "old:"), printed(&out, "new:"));
     assert!(
-        printed(&out, "new:").starts_with("sha256:"),
+        printed(&out, "new:").starts_with("v2:"),
         "{}",
         out.stdout
     );

@@ -22,6 +22,8 @@ stop() {
     echo "live-smoke: FAILED (rc=$rc); last server log lines:" >&2
     tail -n 15 "$tmp"/*.log >&2 || true
   fi
+  # LIVE_SMOKE_LOGS=DIR keeps the servers' logs.
+  [ -z "${LIVE_SMOKE_LOGS:-}" ] || { mkdir -p "$LIVE_SMOKE_LOGS" && cp "$tmp"/*.log "$LIVE_SMOKE_LOGS/"; } || true
   rm -rf "$tmp"
   exit "$rc"
 }
@@ -186,6 +188,13 @@ mkdir -p "$tmp/pulled"
 helm pull "oci://127.0.0.1:$reg_port/charts/smokechart" --version 0.1.0 -d "$tmp/pulled" --ca-file "$tmp/ca.crt" >&2
 [ -f "$tmp/pulled/smokechart-0.1.0.tgz" ]
 log "helm pushed and pulled the chart"
+
+# --- no connection of ours goes off loopback either
+conns=$(ss -Htanp | grep -E "pid=($(IFS='|'; echo "${pids[*]}"))," | awk '$1 != "LISTEN" {print $5}' | sort -u)
+if echo "$conns" | grep -v '^$' | grep -qv '^127\.0\.0\.1:'; then
+  log "a connection off 127.0.0.1: $(echo "$conns" | grep -v '^127\.0\.0\.1:' | tr '\n' ' ')"; exit 1
+fi
+log "$(echo "$conns" | grep -c . || true) peer addresses seen, all on 127.0.0.1"
 
 # --- stop everything and check nothing is left listening
 for p in "${pids[@]}"; do kill "$p"; done

@@ -11,7 +11,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{LazyLock, Mutex};
 
 /// Username and password for one registry.
 #[derive(Clone, PartialEq, Eq)]
@@ -35,18 +37,32 @@ impl RegistryAuth {
         }
     }
 
-    /// A stable, non-reversible label: `sha256:` and the first 12 hex digits of a domain-separated
-    /// hash of username and password. Equal credentials have equal fingerprints in every cluster,
-    /// which is what lets a rotation be tracked across a fleet.
+    /// A stable label for these credentials: `v2:` and 12 hex digits of an Argon2id hash of the
+    /// username and password (see [`fingerprint_v2`]). Equal credentials have equal fingerprints on
+    /// every machine, which is what lets a rotation be tracked across a fleet; computing one costs
+    /// milliseconds and megabytes, so a fingerprint seen in a log is no cheap password oracle.
     pub fn fingerprint(&self) -> String {
+        fingerprint_v2(&self.username, &self.password)
+    }
+
+    /// The fingerprint ocitool printed before v2: `sha256:` and 12 hex digits of one unsalted
+    /// SHA-256. Only compared against (`carries`), never shown: it is cheap to brute-force.
+    fn legacy_fingerprint(&self) -> String {
         let mut hash = Sha256::new();
         hash.update(b"ocitool-credential-v1\0");
         hash.update(self.username.as_bytes());
         hash.update(b"\0");
         hash.update(self.password.as_bytes());
-        let digest = hash.finalize();
-        let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        format!("sha256:{hex}")
+        format!("{LEGACY_PREFIX}{}", hex12(&hash.finalize()))
+    }
+
+    /// Whether `fingerprint` (either version) names these credentials.
+    pub fn has_fingerprint(&self, fingerprint: &str) -> bool {
+        if fingerprint.starts_with(LEGACY_PREFIX) {
+            self.legacy_fingerprint() == fingerprint
+        } else {
+            self.fingerprint() == fingerprint
+        }
     }
 
     pub fn username(&self) -> &str {
@@ -175,10 +191,75 @@ impl Credentials {
         self.auths.remove(registry).is_some()
     }
 
+    /// The registries whose credentials have this fingerprint (either version), sorted.
+    pub fn registries_with(&self, fingerprint: &str) -> Vec<String> {
+        self.auths
+            .iter()
+            .filter(|(_, auth)| auth.has_fingerprint(fingerprint))
+            .map(|(registry, _)| registry.clone())
+            .collect()
+    }
+
     /// True when some registry carries credentials with this fingerprint.
     pub fn carries(&self, fingerprint: &str) -> bool {
-        self.auths.values().any(|a| a.fingerprint() == fingerprint)
+        self.auths.values().any(|a| a.has_fingerprint(fingerprint))
     }
+}
+
+const PREFIX: &str = "v2:";
+const LEGACY_PREFIX: &str = "sha256:";
+
+/// Argon2id with fixed, documented parameters: 8 MiB of memory, 1 pass, 1 lane, 16 output bytes,
+/// and a fixed salt (a domain-separation constant, so the same credentials give the same
+/// fingerprint on every machine). One guess costs about as much memory and time as the
+/// fingerprint itself (milliseconds), against nanoseconds for the SHA-256 of v1. Changing any of
+/// these values changes every fingerprint: that would be `v3:`.
+const KDF_MEMORY_KIB: u32 = 8 * 1024;
+const KDF_PASSES: u32 = 1;
+const KDF_LANES: u32 = 1;
+const KDF_SALT: &[u8] = b"ocitool-credential-fingerprint-v2";
+
+/// `v2:` + 12 hex digits of Argon2id(username NUL password). Memoised per process (in memory
+/// only), because one run shows the same credentials many times.
+pub fn fingerprint_v2(username: &str, password: &str) -> String {
+    static MEMO: LazyLock<Mutex<HashMap<[u8; 32], String>>> = LazyLock::new(Default::default);
+    let key: [u8; 32] = {
+        let mut hash = Sha256::new();
+        hash.update(username.as_bytes());
+        hash.update(b"\0");
+        hash.update(password.as_bytes());
+        hash.finalize().into()
+    };
+    if let Some(found) = MEMO.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return found;
+    }
+    let params = argon2::Params::new(KDF_MEMORY_KIB, KDF_PASSES, KDF_LANES, Some(16))
+        .expect("fixed Argon2 parameters are valid");
+    let kdf = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut input = Vec::with_capacity(username.len() + password.len() + 1);
+    input.extend_from_slice(username.as_bytes());
+    input.push(0);
+    input.extend_from_slice(password.as_bytes());
+    let mut out = [0u8; 16];
+    kdf.hash_password_into(&input, KDF_SALT, &mut out)
+        .expect("Argon2 accepts any input with these parameters");
+    let fingerprint = format!("{PREFIX}{}", hex12(&out));
+    if let Ok(mut memo) = MEMO.lock() {
+        memo.insert(key, fingerprint.clone());
+    }
+    fingerprint
+}
+
+/// Whether `text` looks like a fingerprint ocitool prints or once printed.
+pub fn is_fingerprint(text: &str) -> bool {
+    [PREFIX, LEGACY_PREFIX].iter().any(|prefix| {
+        text.strip_prefix(prefix)
+            .is_some_and(|hex| hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    })
+}
+
+fn hex12(bytes: &[u8]) -> String {
+    bytes.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 fn parse_auth_entry(entry: &Value) -> Result<RegistryAuth> {
@@ -477,7 +558,7 @@ mod tests {
                 !shown.contains("very-secret-pw") && !shown.contains("robot:"),
                 "{shown}"
             );
-            assert!(shown.contains("sha256:"), "{shown}");
+            assert!(shown.contains("v2:"), "{shown}");
         }
     }
 
@@ -497,7 +578,7 @@ mod tests {
         let b = Credentials::from_basic_auth("loki", "ghcr.io", "u", "pw-second-2");
         let err = merge(&[a.clone(), b.clone()], &[]).unwrap_err().to_string();
         assert!(
-            err.contains("keycloak (sha256:") && err.contains("loki (sha256:"),
+            err.contains("keycloak (v2:") && err.contains("loki (v2:"),
             "{err}"
         );
         assert!(err.contains("--set prefer="), "{err}");
@@ -519,9 +600,27 @@ mod tests {
         let b = Credentials::from_basic_auth("b", "quay.io", "u", "same-pass");
         assert_eq!(a.fingerprint("ghcr.io"), b.fingerprint("quay.io"));
         assert!(b.carries(&a.fingerprint("ghcr.io").unwrap()));
-        assert_eq!(
-            a.fingerprint("ghcr.io").unwrap().len(),
-            "sha256:".len() + 12
+        assert!(is_fingerprint(&a.fingerprint("ghcr.io").unwrap()));
+    }
+
+    /// Pins the KDF and its parameters: the expected values were computed independently with
+    /// argon2-cffi (`hash_secret_raw(b"u\0same-pass", b"ocitool-credential-fingerprint-v2",
+    /// time_cost=1, memory_cost=8192, parallelism=1, hash_len=16, type=Type.ID)`) and Python's
+    /// hashlib for v1, so fingerprints stay comparable across machines and releases.
+    #[test]
+    fn fingerprints_match_an_independent_argon2id_and_accept_v1() {
+        let creds = Credentials::from_basic_auth("a", "ghcr.io", "u", "same-pass");
+        assert_eq!(creds.fingerprint("ghcr.io").unwrap(), "v2:17e6d9646209");
+        assert!(creds.carries("v2:17e6d9646209"));
+        assert!(
+            creds.carries("sha256:9104c909ec90"),
+            "v1 fingerprints stay accepted"
+        );
+        assert!(!creds.carries("sha256:000000000000"));
+        assert!(is_fingerprint("sha256:9104c909ec90") && !is_fingerprint("v2:17e6"));
+        assert!(
+            !format!("{creds} {creds:?}").contains("sha256:"),
+            "v1 is never shown"
         );
     }
 

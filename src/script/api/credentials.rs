@@ -16,4 +16,10 @@ pub mod credentials_api {
         let prefer = strings(&prefer, "prefer")?;
         creds::merge(&inputs, &prefer).map_err(runtime_error)
     }
+
+    /// Whether `text` has the form of a credential fingerprint: `v2:` (or the older `sha256:`) and 12 hex digits.
+    #[rhai_fn(global)]
+    pub fn is_fingerprint(text: &str) -> bool {
+        creds::is_fingerprint(text)
+    }
 }
