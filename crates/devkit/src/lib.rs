@@ -8,3 +8,4 @@
 
 pub mod fleetgen;
 pub mod instrument;
+pub mod live;

@@ -8,10 +8,31 @@ pub mod login_api {
     use crate::script::api::ScriptResult;
     use crate::script::runtime_error;
     use ocitool_adapters::registry::LoginOptions;
-    use ocitool_core::creds::Credentials;
+    use ocitool_core::creds::{Credentials, Password};
     use ocitool_orchestration::login::{self, LoginCheck};
     use rhai::{Array, Dynamic, Map};
     use std::time::Duration;
+
+    /// Ask `registry` whether `username` with `password` (from `read_password`) logs in: what rotate checks before writing a new credential. `options` as for `check_logins`.
+    #[rhai_fn(global, return_raw)]
+    pub fn check_login(
+        registry: &str,
+        username: &str,
+        password: Password,
+        options: Map,
+    ) -> ScriptResult<LoginCheck> {
+        let credentials =
+            Credentials::new("the new credential").with_registry(registry, username, &password);
+        let mut checks = check_logins(credentials, options)?;
+        checks
+            .pop()
+            .and_then(|c| c.try_cast::<LoginCheck>())
+            .ok_or_else(|| {
+                runtime_error(anyhow::anyhow!(
+                    "check_login: no check was made for {registry}"
+                ))
+            })
+    }
 
     /// Ask every registry of `credentials` whether its credential logs in (`GET /v2/`, then Basic or Bearer token auth), in parallel; one LoginCheck per registry. `options`: `ca_file` (a PEM file of extra CA certificates, added to the system roots and `SSL_CERT_FILE`), `timeout_s` (per registry, default 30), `registry` (check only this one). Proxies come from the environment. Never reveals the password.
     #[rhai_fn(global, return_raw)]
