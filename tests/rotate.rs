@@ -97,11 +97,7 @@ fn rotating_one_registry_keeps_everything_else_and_leaks_nothing() {
         .stdout_has(&format!("acme/prod: rotated {HARBOR}"))
         .leaks_none(&needles());
     assert_ne!(printed(&out, "old:"), printed(&out, "new:"));
-    assert!(
-        printed(&out, "new:").starts_with("v2:"),
-        "{}",
-        out.stdout
-    );
+    assert!(printed(&out, "new:").starts_with("v2:"), "{}", out.stdout);
 
     let (meta_after, auths_after) = source(&fleet, PROD_SOURCE);
     assert_eq!(
