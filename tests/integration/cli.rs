@@ -1,6 +1,6 @@
 //! The command line itself: usage errors, `check`, `api` and its copy in docs/scripting.md.
 
-mod support;
+use crate::support;
 use support::Cmd;
 
 fn cmd() -> Cmd {
@@ -133,7 +133,7 @@ fn docs_scripting_md_holds_the_current_api_reference() {
         } else {
             let diff = similar::TextDiff::from_lines(embedded, api.trim_matches('\n'));
             panic!(
-                "docs/scripting.md differs from `ocitool api`; run `OCITOOL_BLESS=1 cargo test --test cli` to update\n{}",
+                "docs/scripting.md differs from `ocitool api`; run `OCITOOL_BLESS=1 cargo test --test integration cli::` to update\n{}",
                 diff.unified_diff()
             );
         }

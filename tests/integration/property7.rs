@@ -3,7 +3,7 @@
 //! builds, the decrypted source holds exactly the merged auths, and both Reflector annotation
 //! lists equal the expected namespace set. 100 cases, each a full run of the real binary.
 
-mod support;
+use crate::support;
 
 use ocitool_devkit::fleetgen::{
     ClusterSpec, FleetSpec, NamespaceVia, Registry, ResourceSpelling, SecretForm, ServiceSpec,

@@ -2,9 +2,8 @@
 //! cluster overlay, hand edits that block (and `force` that overrides), refused parameters, and
 //! consolidate.rhai's refusal of clusters that do not deploy Reflector until the wiring is there.
 
-#[path = "support/kubeconform.rs"]
-mod kubeconform;
-mod support;
+use crate::support::kubeconform;
+use crate::support;
 
 use ocitool_core::reflector::render::{self, BASE_PATH, OVERLAY_FILE, RenderOptions};
 use support::Fleet;

@@ -3,7 +3,7 @@
 //! reading the password from a file or stdin, the fleet-wide fingerprint report, and that no
 //! password ever shows up in output or in a file.
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -1,6 +1,6 @@
 //! consolidate.rhai end to end: the real binary, real sops/age, copies of examples/fleet.
 
-mod support;
+use crate::support;
 use support::{Fleet, example_passwords};
 
 const PROD: &str = "acme/applications/overlays/prod";

@@ -1,7 +1,7 @@
 //! `validate.rhai` and `verify-cluster.rhai` end to end: the real binary, sops and kubectl against a
 //! scratch copy of the example fleet, and saved `kubectl get -o json` fixtures for the cluster side.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

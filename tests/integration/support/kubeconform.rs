@@ -4,7 +4,6 @@
 //! `../shared/schemas` (relative to the project root); without them it falls back to online schema
 //! locations and says so, because a validation that silently checked nothing would pass every test.
 //! Do not pass kustomize.config.k8s.io `kustomization.yaml` files: no schema exists for them.
-#![allow(dead_code)] // each test crate that includes this module uses a different part of it
 
 use std::path::{Path, PathBuf};
 

@@ -2,8 +2,7 @@
 //! kustomize builds them and kubeconform accepts them, that their values exist in the chart, and
 //! that bad parameters are refused with errors that say what is accepted.
 
-#[path = "support/kubeconform.rs"]
-mod kubeconform;
+use crate::support::kubeconform;
 
 use ocitool_core::manifest::{self, str_at};
 use ocitool_core::reflector::render::*;
@@ -86,7 +85,7 @@ fn checked_in_manifests_match_the_default_render() {
     }
     assert!(
         diffs.is_empty(),
-        "manifests/ is out of date; run `OCITOOL_BLESS=1 cargo test --test reflector_manifests` \
+        "manifests/ is out of date; run `OCITOOL_BLESS=1 cargo test --test integration reflector_manifests::` \
          and commit the result:\n{diffs}"
     );
 }

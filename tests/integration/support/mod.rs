@@ -1,6 +1,7 @@
 //! A small fluent helper for integration tests: a scratch copy of the bundled example fleet, the
 //! real `ocitool` binary run against it, and assertions on its output, files and secrets.
-#![allow(dead_code)]
+
+pub mod kubeconform;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

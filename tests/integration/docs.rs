@@ -3,7 +3,7 @@
 //! or `# exits N`, or `# live cluster`). Also the worked example script and the alert rules the
 //! operator guide ships.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use support::{Fleet, example_passwords};

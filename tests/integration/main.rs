@@ -1,0 +1,15 @@
+//! The integration tests, one crate (one build, one link) for all of them: each module drives the
+//! real `ocitool` binary and the real tools (sops, age, kubectl, kubeconform, promtool) through
+//! [`support`]. Run one area with `cargo test --test integration consolidate::`.
+
+mod support;
+
+mod alerts;
+mod cli;
+mod consolidate;
+mod deploy_reflector;
+mod docs;
+mod property7;
+mod reflector_manifests;
+mod rotate;
+mod validate;
