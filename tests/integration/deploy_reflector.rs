@@ -2,8 +2,8 @@
 //! cluster overlay, hand edits that block (and `force` that overrides), refused parameters, and
 //! consolidate.rhai's refusal of clusters that do not deploy Reflector until the wiring is there.
 
-use crate::support::kubeconform;
 use crate::support;
+use crate::support::kubeconform;
 
 use ocitool_core::reflector::render::{self, BASE_PATH, OVERLAY_FILE, RenderOptions};
 use support::Fleet;

@@ -108,7 +108,7 @@ impl DocsWorkdir {
         }
         std::fs::create_dir(at("base")).unwrap();
         std::fs::create_dir(at("snapshot")).unwrap();
-        let fixtures = Path::new(REPO).join("tests/data/kubectl");
+        let fixtures = support::data_dir().join("kubectl");
         for (fixture, name) in [
             (
                 "reflector-deployment-healthy.json",

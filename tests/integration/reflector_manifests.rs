@@ -2,7 +2,7 @@
 //! kustomize builds them and kubeconform accepts them, that their values exist in the chart, and
 //! that bad parameters are refused with errors that say what is accepted.
 
-use crate::support::kubeconform;
+use crate::support::{self, kubeconform};
 
 use ocitool_core::manifest::{self, str_at};
 use ocitool_core::reflector::render::*;
@@ -43,11 +43,9 @@ fn render_error(opts: &RenderOptions) -> String {
     format!("{:#}", render(opts).unwrap_err())
 }
 
-/// The chart's real values.yaml; these tests compare against it, so its absence is a failure.
+/// The chart's real values.yaml (vendored); these tests compare against it.
 fn chart_values() -> Mapping {
-    let path = kubeconform::shared_dir()
-        .map(|shared| shared.join("reflector-chart-7.1.288/values.yaml"))
-        .expect("../shared (the shared reference data) not found next to the project root");
+    let path = support::data_dir().join("reflector-chart-7.1.288/values.yaml");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_yaml::from_str(&text).expect("the chart's values.yaml parses")
@@ -340,12 +338,26 @@ fn rendered_manifests_pass_kubeconform_strict() {
 
 #[test]
 fn kubeconform_strict_rejects_unknown_fields() {
-    let bad = project_dir().join("tests/data/render/helmrepository-secretref-namespace.yaml");
+    let bad = support::data_dir().join("render/helmrepository-secretref-namespace.yaml");
     let err = kubeconform::validate(&[bad]).expect_err("secretRef.namespace is not in the schema");
     assert!(
         err.contains("additional properties 'namespace' not allowed"),
         "{err}"
     );
+}
+
+#[test]
+fn kubeconform_fails_on_a_kind_without_a_vendored_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let cronjob = dir.path().join("cronjob.yaml");
+    std::fs::write(
+        &cronjob,
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: x}\nspec: {}\n",
+    )
+    .unwrap();
+    let err = kubeconform::validate(&[cronjob])
+        .expect_err("tests/data/schemas has no CronJob, and nothing is fetched");
+    assert!(err.contains("could not find schema for CronJob"), "{err}");
 }
 
 // ---- values against the chart ----

@@ -210,7 +210,7 @@ fn without_a_key_credentials_are_skipped_and_the_rest_checked() {
 
 /// A snapshot directory from the fixtures under tests/data/kubectl.
 fn snapshot_dir(deployment: &str, secrets: &str, namespaces: &str) -> tempfile::TempDir {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubectl");
+    let fixtures = support::data_dir().join("kubectl");
     let dir = tempfile::tempdir().unwrap();
     for (from, to) in [
         (

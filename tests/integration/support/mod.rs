@@ -9,6 +9,12 @@ use std::process::{Command, Stdio};
 
 pub const EXAMPLE_FLEET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet");
 
+/// `tests/data`: fixtures and reference data vendored into the repository, so that a clone runs
+/// every test offline.
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
 /// Every plaintext password of the bundled example (ocitool_devkit::fleetgen::FleetSpec::example()).
 pub fn example_passwords() -> Vec<String> {
     ocitool_devkit::fleetgen::FleetSpec::example().passwords()
