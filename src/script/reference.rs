@@ -82,8 +82,9 @@ fn is_printer(f: &Value) -> bool {
 }
 
 /// Script-facing type names: Rhai reports Rust spellings for plugin functions
-/// (`ScriptResult<Array>`, `&str`), but scripts see `array`, `string`, `Dynamic`.
-fn plain_types(rust: &str) -> String {
+/// (`ScriptResult<Array>`, `&str`), but scripts see `array`, `string`, `Dynamic`. Public for the
+/// test that derives, from the engine's metadata, the line each function must have.
+pub fn plain_types(rust: &str) -> String {
     let mut text = rust
         .replace("&mut ", "")
         .replace("types::dynamic::Dynamic", "Dynamic")

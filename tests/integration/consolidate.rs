@@ -1,6 +1,7 @@
 //! consolidate.rhai end to end: the real binary, real sops/age, copies of examples/fleet.
 
 use crate::support;
+use support::golden::Mask;
 use support::{Fleet, example_passwords};
 
 const PROD: &str = "acme/applications/overlays/prod";
@@ -144,7 +145,11 @@ fn dry_run_shows_a_redacted_diff_and_writes_nothing() {
     let out = consolidate(&fleet)
         .dry_run()
         .succeeds()
-        .leaks_none(&secret_needles());
+        .leaks_none(&secret_needles())
+        .matches_golden(
+            "consolidate/dry-run-acme-prod.txt",
+            &Mask::default().path(fleet.path(), "<fleet>"),
+        );
     assert!(
         out.stdout
             .contains(&format!("+++ b/{PROD}/flux-system/oci-creds.yaml")),

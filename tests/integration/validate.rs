@@ -6,6 +6,7 @@ use crate::support;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use support::golden::{self, Mask};
 use support::{Fleet, Output};
 
 const SOURCE: &str = "acme/applications/overlays/prod/flux-system/oci-creds.yaml";
@@ -79,7 +80,11 @@ fn errors_on(out: &Output, needle: &str) -> bool {
 #[test]
 fn consolidated_fleet_validates_as_table_and_json() {
     let fleet = consolidated();
-    let out = validate_prod(&fleet).succeeds().stdout_has("acme/prod");
+    let mask = Mask::default().path(fleet.path(), "<fleet>");
+    let out = validate_prod(&fleet)
+        .succeeds()
+        .stdout_has("acme/prod")
+        .matches_golden("validate/consolidated-acme-prod.txt", &mask);
     assert!(
         !out.stdout.lines().any(|l| l.starts_with("error")),
         "{}",
@@ -89,6 +94,8 @@ fn consolidated_fleet_validates_as_table_and_json() {
     let out = validate_prod(&fleet).set("format", "json").succeeds();
     let doc: serde_json::Value =
         serde_json::from_str(&out.stdout).expect("stdout is one JSON document");
+    let pretty = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    golden::assert_golden("validate/consolidated-acme-prod.json", &mask.apply(&pretty));
     assert_eq!(doc["errors"], 0);
     assert_eq!(doc["clusters"][0]["cluster"], "acme/prod");
     let findings = doc["clusters"][0]["findings"].as_array().unwrap();
@@ -101,7 +108,10 @@ fn consolidated_fleet_validates_as_table_and_json() {
 #[test]
 fn unconsolidated_cluster_fails_with_copies_and_missing_source() {
     let fleet = Fleet::example();
-    let out = validate_prod(&fleet).fails(1);
+    let out = validate_prod(&fleet).fails(1).matches_golden(
+        "validate/unconsolidated-acme-prod.txt",
+        &Mask::default().path(fleet.path(), "<fleet>"),
+    );
     assert!(
         errors_on(&out, "services/cert-manager/oci-creds.yaml")
             && errors_on(&out, "per-service copy"),

@@ -1,6 +1,9 @@
 //! A small fluent helper for integration tests: a scratch copy of the bundled example fleet, the
-//! real `ocitool` binary run against it, and assertions on its output, files and secrets.
+//! real `ocitool` binary run against it, and declarative expectations on its output, files and
+//! secrets. Every expectation is `#[track_caller]` (and panics only outside closures), so a
+//! failure points at the test line that stated it, not into this module.
 
+pub mod golden;
 pub mod kubeconform;
 
 use std::collections::BTreeMap;
@@ -43,6 +46,7 @@ impl Fleet {
     }
 
     /// A generated fleet (see ocitool_devkit::fleetgen).
+    #[track_caller]
     pub fn generated(spec: &ocitool_devkit::fleetgen::FleetSpec) -> Fleet {
         let dir = tempfile::tempdir().expect("tempdir");
         let generated =
@@ -73,10 +77,15 @@ impl Fleet {
             .args(&["run", &script, "--repo", self.path().to_str().unwrap()])
     }
 
+    #[track_caller]
     pub fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+        match std::fs::read_to_string(self.path().join(rel)) {
+            Ok(text) => text,
+            Err(e) => panic!("read {rel}: {e}"),
+        }
     }
 
+    #[track_caller]
     pub fn write(&self, rel: &str, text: &str) {
         let path = self.path().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -122,6 +131,7 @@ impl Fleet {
     }
 
     /// Decrypt a repo-relative file with the fleet's key (the real sops).
+    #[track_caller]
     pub fn decrypt(&self, rel: &str) -> String {
         let out =
             Command::new(ocitool_adapters::tools::find(ocitool_adapters::tools::SOPS).unwrap())
@@ -139,6 +149,7 @@ impl Fleet {
     }
 
     /// Panics if any file (other than the demo keys) contains one of `secrets` in plaintext.
+    #[track_caller]
     pub fn assert_no_plaintext(&self, secrets: &[String]) {
         for (path, bytes) in self.snapshot() {
             let text = String::from_utf8_lossy(&bytes);
@@ -216,6 +227,7 @@ impl Cmd {
         self
     }
 
+    #[track_caller]
     pub fn output(mut self) -> Output {
         use std::io::Write;
         self.command
@@ -237,11 +249,13 @@ impl Cmd {
     }
 
     /// Run and expect exit 0.
+    #[track_caller]
     pub fn succeeds(self) -> Output {
         self.output().code(0)
     }
 
     /// Run and expect exit `code`.
+    #[track_caller]
     pub fn fails(self, code: i32) -> Output {
         self.output().code(code)
     }
@@ -256,6 +270,7 @@ pub struct Output {
 }
 
 impl Output {
+    #[track_caller]
     pub fn code(self, expected: i32) -> Output {
         assert_eq!(
             self.code, expected,
@@ -265,6 +280,7 @@ impl Output {
         self
     }
 
+    #[track_caller]
     pub fn stdout_has(self, needle: &str) -> Output {
         assert!(
             self.stdout.contains(needle),
@@ -275,6 +291,7 @@ impl Output {
         self
     }
 
+    #[track_caller]
     pub fn stderr_has(self, needle: &str) -> Output {
         assert!(
             self.stderr.contains(needle),
@@ -284,7 +301,27 @@ impl Output {
         self
     }
 
+    /// Expects stderr to be exactly `expected` (every line, the last newline included).
+    #[track_caller]
+    pub fn stderr_is(self, expected: &str) -> Output {
+        assert_eq!(self.stderr, expected, "stderr");
+        self
+    }
+
+    /// Expects the exit code, stdout and stderr, masked by `mask`, to equal the golden file `name`
+    /// (see [`golden`]).
+    #[track_caller]
+    pub fn matches_golden(self, name: &str, mask: &golden::Mask) -> Output {
+        let transcript = format!(
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        golden::assert_golden(name, &mask.apply(&transcript));
+        self
+    }
+
     /// Panics if stdout or stderr contains any of `secrets`.
+    #[track_caller]
     pub fn leaks_none(self, secrets: &[String]) -> Output {
         for secret in secrets {
             assert!(
