@@ -19,6 +19,9 @@ demo: setup
 	cd "$(DEMO_DIR)" && git status --short && git diff --stat
 
 ## test: every test (unit, integration, property) with the real sops, age, kubectl and kubeconform.
+## Property 7 runs PROPTEST_CASES cases: 16 by default (.cargo/config.toml), 100 in CI (.ci/run);
+## `PROPTEST_CASES=100 make test` runs it as CI does. Integration tests: `cargo test --test integration`.
+## Golden files (tests/integration/golden, manifests/, docs/scripting.md): OCITOOL_BLESS=1 rewrites them.
 test:
 	.ci/install-tools
 	cargo test --workspace --locked

@@ -1,7 +1,8 @@
 //! Property 7: for random cluster structures, really sops-encrypted, consolidation leaves exactly
 //! one `oci-creds.yaml` (in flux-system), none in service directories, every kustomization still
 //! builds, the decrypted source holds exactly the merged auths, and both Reflector annotation
-//! lists equal the expected namespace set. 100 cases, each a full run of the real binary.
+//! lists equal the expected namespace set. Each case is a full run of the real binary; how many
+//! comes from PROPTEST_CASES (16 locally through .cargo/config.toml, 100 in CI through .ci/run).
 
 use crate::support;
 
@@ -83,7 +84,8 @@ fn kustomization_dirs(fleet: &Fleet) -> Vec<std::path::PathBuf> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 100, failure_persistence: None, ..ProptestConfig::default() })]
+    // `cases` is left to ProptestConfig::default(), which reads PROPTEST_CASES.
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn consolidation_leaves_exactly_one_source_with_the_merged_auths(spec in cluster()) {
