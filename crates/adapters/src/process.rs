@@ -71,7 +71,9 @@ pub enum ProcessError {
 }
 
 fn exit_description(code: Option<i32>) -> String {
-    code.map_or("killed by a signal".to_string(), |c| format!("exit code {c}"))
+    code.map_or("killed by a signal".to_string(), |c| {
+        format!("exit code {c}")
+    })
 }
 
 /// The timeout for a tool whose default is `default`: `OCITOOL_TIMEOUT` when set.
@@ -190,10 +192,13 @@ impl Invocation {
 
     fn execute(self, program: &str) -> Result<Output, ProcessError> {
         let deadline = Instant::now() + self.timeout;
-        let mut child = self.command().spawn().map_err(|cause| ProcessError::Spawn {
-            program: program.to_string(),
-            cause,
-        })?;
+        let mut child = self
+            .command()
+            .spawn()
+            .map_err(|cause| ProcessError::Spawn {
+                program: program.to_string(),
+                cause,
+            })?;
         if let Some(input) = self.stdin {
             let mut pipe = child.stdin.take().expect("stdin is piped");
             // A write error means the child stopped reading; its exit status says why.
@@ -215,8 +220,12 @@ impl Invocation {
             cause,
         })?;
         // A grandchild that inherited the pipes can hold them open past the child's exit.
-        let stdout = stdout.recv_timeout(remaining(deadline)).map_err(|_| timed_out())?;
-        let stderr = stderr.recv_timeout(remaining(deadline)).map_err(|_| timed_out())?;
+        let stdout = stdout
+            .recv_timeout(remaining(deadline))
+            .map_err(|_| timed_out())?;
+        let stderr = stderr
+            .recv_timeout(remaining(deadline))
+            .map_err(|_| timed_out())?;
         Ok(Output {
             status,
             stdout,
@@ -320,7 +329,8 @@ fn exit_notice(child: &Child) -> Receiver<()> {
             let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
             let flags = libc::WEXITED | libc::WNOWAIT;
             let rc = unsafe { libc::waitid(libc::P_PID, pid, &mut info, flags) };
-            let interrupted = std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
+            let interrupted =
+                std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
             if rc == 0 || !interrupted {
                 break;
             }
@@ -362,19 +372,32 @@ mod tests {
         // `exec` keeps the shell's pid, so the file names the `sleep` process itself.
         let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
         let started = Instant::now();
-        let err = sh(&script).timeout(Duration::from_secs(1)).run().unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+        let err = sh(&script)
+            .timeout(Duration::from_secs(1))
+            .run()
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(
             matches!(&err, ProcessError::Timeout { after, .. } if *after == Duration::from_secs(1)),
             "{err:?}"
         );
         let message = err.to_string();
-        assert!(message.contains("`sh -c echo") && message.contains("within 1 s"), "{message}");
+        assert!(
+            message.contains("`sh -c echo") && message.contains("within 1 s"),
+            "{message}"
+        );
         assert!(message.contains("OCITOOL_TIMEOUT="), "{message}");
         let pid = std::fs::read_to_string(&pid_file).unwrap();
         // Reaped, not a zombie: a zombie still has its /proc entry.
         let proc_entry = format!("/proc/{}", pid.trim());
-        assert!(!Path::new(&proc_entry).exists(), "{proc_entry} still exists");
+        assert!(
+            !Path::new(&proc_entry).exists(),
+            "{proc_entry} still exists"
+        );
     }
 
     #[test]
@@ -391,13 +414,18 @@ mod tests {
 
     #[test]
     fn stderr_keeps_head_and_tail_within_the_cap() {
-        let script = "echo FIRST >&2; head -c 300000 /dev/zero | tr '\\0' x >&2; echo LAST >&2; exit 3";
+        let script =
+            "echo FIRST >&2; head -c 300000 /dev/zero | tr '\\0' x >&2; echo LAST >&2; exit 3";
         let err = sh(script).run().unwrap_err();
         let ProcessError::Failed { code, stderr, .. } = &err else {
             panic!("{err:?}")
         };
         assert_eq!(*code, Some(3));
-        assert!(stderr.starts_with("FIRST\n") && stderr.ends_with("LAST"), "{}", &stderr[..40]);
+        assert!(
+            stderr.starts_with("FIRST\n") && stderr.ends_with("LAST"),
+            "{}",
+            &stderr[..40]
+        );
         assert!(stderr.contains("bytes omitted"));
         assert!(stderr.len() < STDERR_CAP + 100, "{}", stderr.len());
     }
@@ -416,10 +444,15 @@ mod tests {
     #[test]
     fn failures_are_redacted_and_name_the_program() {
         ocitool_core::redact::register("pw-process-test-9Zk1");
-        let err = sh("echo 'bad pw-process-test-9Zk1' >&2; exit 7").run().unwrap_err();
+        let err = sh("echo 'bad pw-process-test-9Zk1' >&2; exit 7")
+            .run()
+            .unwrap_err();
         let message = err.to_string();
         assert!(message.starts_with("`sh -c echo"), "{message}");
-        assert!(message.contains("(exit code 7): bad <redacted>"), "{message}");
+        assert!(
+            message.contains("(exit code 7): bad <redacted>"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -433,10 +466,17 @@ mod tests {
     fn timeouts_come_from_the_environment_or_the_default() {
         let default = Duration::from_secs(60);
         assert_eq!(parse_timeout(None, default).unwrap(), default);
-        assert_eq!(parse_timeout(Some("300"), default).unwrap(), Duration::from_secs(300));
+        assert_eq!(
+            parse_timeout(Some("300"), default).unwrap(),
+            Duration::from_secs(300)
+        );
         for bad in ["0", "-1", "1.5", "soon", ""] {
             let err = parse_timeout(Some(bad), default).unwrap_err();
-            assert!(err.to_string().contains(&format!("OCITOOL_TIMEOUT=`{bad}`")), "{err}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("OCITOOL_TIMEOUT=`{bad}`")),
+                "{err}"
+            );
         }
     }
 }

@@ -105,7 +105,9 @@ impl SopsError {
                 path,
                 cause: err,
             },
-            ProcessError::Failed { code, stderr, .. } => Self::from_exit(operation, path, code, &stderr),
+            ProcessError::Failed { code, stderr, .. } => {
+                Self::from_exit(operation, path, code, &stderr)
+            }
             _ => SopsError::Run {
                 operation,
                 path,
@@ -203,7 +205,8 @@ impl Sops {
 
     /// Decrypt `ciphertext` (the content of repo-relative `path`, possibly only staged) into memory.
     pub fn decrypt(&self, path: &str, ciphertext: &str) -> Result<Plaintext, SopsError> {
-        self.run(Operation::Decrypt, path, ciphertext).map(Plaintext)
+        self.run(Operation::Decrypt, path, ciphertext)
+            .map(Plaintext)
     }
 
     /// Decrypt many files at once, bounded by the machine's cores (sops is CPU- and start-up-bound).
@@ -337,13 +340,18 @@ mod tests {
     }
 
     fn assert_no_plaintext(err: &SopsError) {
-        assert!(!format!("{err} {err:?}").contains("pw-sops-adapter-4Tq8"), "{err:?}");
+        assert!(
+            !format!("{err} {err:?}").contains("pw-sops-adapter-4Tq8"),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn the_owner_key_round_trips() {
         let repo = Repo::new();
-        let plain = repo.sops(&repo.owner_key).decrypt("secret/creds.yaml", &repo.encrypted());
+        let plain = repo
+            .sops(&repo.owner_key)
+            .decrypt("secret/creds.yaml", &repo.encrypted());
         assert_eq!(plain.unwrap().expose(), SECRET);
     }
 
@@ -374,7 +382,10 @@ mod tests {
             .decrypt("secret/creds.yaml", &tampered)
             .unwrap_err();
         assert!(matches!(&err, SopsError::MacMismatch { .. }), "{err:?}");
-        assert!(err.to_string().contains("changed after it was encrypted"), "{err}");
+        assert!(
+            err.to_string().contains("changed after it was encrypted"),
+            "{err}"
+        );
         assert_no_plaintext(&err);
     }
 
@@ -389,7 +400,10 @@ mod tests {
             .decrypt("secret/creds.yaml", &tampered)
             .unwrap_err();
         // ErrorDecryptingTree (25): the value's own AES-GCM tag fails before the MAC is checked.
-        assert!(matches!(&err, SopsError::Failed { code: Some(25), .. }), "{err:?}");
+        assert!(
+            matches!(&err, SopsError::Failed { code: Some(25), .. }),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("Error decrypting tree"), "{err}");
     }
 
