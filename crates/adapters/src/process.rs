@@ -70,7 +70,7 @@ pub enum ProcessError {
     BadTimeout { value: String },
 }
 
-fn exit_description(code: Option<i32>) -> String {
+pub(crate) fn exit_description(code: Option<i32>) -> String {
     code.map_or("killed by a signal".to_string(), |c| {
         format!("exit code {c}")
     })

@@ -79,7 +79,7 @@ pub enum SopsError {
     #[error("{0}")]
     ToolMissing(ProcessError),
     /// Any other exit: `code` is sops's (`None` for a signal), `stderr` its reason.
-    #[error("sops could not {operation} {path} (exit code {}): {stderr}", code.map_or("none".to_string(), |c| c.to_string()))]
+    #[error("sops could not {operation} {path} ({}): {stderr}", crate::process::exit_description(*code))]
     Failed {
         operation: Operation,
         path: String,
