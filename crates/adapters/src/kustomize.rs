@@ -3,30 +3,23 @@
 //! Editing kustomization files is pure text work and lives in `ocitool_core::kustomize`; this module
 //! only runs the build and hands back the YAML or an error naming the directory. It never edits files.
 
-use crate::tools;
-use anyhow::{Context, Result, bail};
+use crate::process::{Invocation, ProcessError};
+use crate::{kubectl, tools};
+use anyhow::{Result, bail};
 use std::path::Path;
 
 /// `kubectl kustomize DIR`: the built YAML, or an error naming the directory with kubectl's stderr.
 pub fn build(dir: &Path) -> Result<String> {
-    let output = tools::command(tools::KUBECTL)?
-        .arg("kustomize")
-        .arg(dir)
-        .output()
-        .with_context(|| format!("could not run `kubectl kustomize {}`", dir.display()))?;
-    if !output.status.success() {
-        bail!(
-            "`kubectl kustomize {}` failed: {}\nfix the kustomization in that directory and run again",
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    String::from_utf8(output.stdout).with_context(|| {
-        format!(
-            "`kubectl kustomize {}` printed non-UTF-8 output",
+    let invocation = Invocation::new(tools::KUBECTL, kubectl::DEFAULT_TIMEOUT)?
+        .args([Path::new("kustomize"), dir]);
+    match invocation.run_text() {
+        Ok(yaml) => Ok(yaml),
+        Err(ProcessError::Failed { stderr, .. }) => bail!(
+            "`kubectl kustomize {}` failed: {stderr}\nfix the kustomization in that directory and run again",
             dir.display()
-        )
-    })
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

@@ -6,15 +6,144 @@
 //! travels through pipes: this module must never write plaintext to disk, and never put plaintext
 //! into an error (sops's own stderr is passed on, through [`ocitool_core::redact`]).
 
+use crate::process::{Invocation, ProcessError};
 use crate::tools;
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
 
 /// Oldest sops with `sops decrypt`/`sops encrypt` subcommands and `--filename-override`.
 const MIN_VERSION: (u32, u32) = (3, 9);
+
+/// How long one sops run may take (`OCITOOL_TIMEOUT` overrides): age answers in milliseconds, but
+/// a cloud KMS or a key service behind a slow network can take many seconds per call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The exit codes of the `sops` binary this adapter tells apart, from sops v3.13.2
+/// `cmd/sops/codes/codes.go`.
+mod codes {
+    pub const ERROR_GENERIC: i32 = 1;
+    pub const MAC_MISMATCH: i32 = 51;
+    pub const COULD_NOT_RETRIEVE_KEY: i32 = 128;
+}
+
+/// How many lines of sops's stderr an error quotes: the reason and the per-key details.
+const REASON_LINES: usize = 12;
+
+/// What was asked of sops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Decrypt,
+    Encrypt,
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Operation::Decrypt => "decrypt",
+            Operation::Encrypt => "encrypt",
+        })
+    }
+}
+
+/// A failed sops run, classified once from sops's exit code. `reason`/`stderr` is sops's own
+/// message (first lines, redacted); it names keys and files, never plaintext values.
+#[derive(Debug, thiserror::Error)]
+pub enum SopsError {
+    /// None of the keys available here opens (or, encrypting, seals) the data key.
+    #[error(
+        "sops could not {operation} {path}; check that your key for it is available (SOPS_AGE_KEY_FILE)\n{reason}"
+    )]
+    NoKey {
+        operation: Operation,
+        path: String,
+        reason: String,
+    },
+    /// The file decrypts, but its MAC does not match: it was changed after it was encrypted.
+    #[error(
+        "sops could not decrypt {path}: its MAC does not match its content, so it was changed after it was encrypted; restore it (e.g. from git) or encrypt the plaintext again\n{reason}"
+    )]
+    MacMismatch { path: String, reason: String },
+    #[error(
+        "sops could not encrypt {path}; check that .sops.yaml has a creation rule whose path_regex matches it"
+    )]
+    NoCreationRule { path: String },
+    #[error("sops could not {operation} {path}: {cause}")]
+    Timeout {
+        operation: Operation,
+        path: String,
+        cause: ProcessError,
+    },
+    #[error("{0}")]
+    ToolMissing(ProcessError),
+    /// Any other exit: `code` is sops's (`None` for a signal), `stderr` its reason.
+    #[error("sops could not {operation} {path} ({}): {stderr}", crate::process::exit_description(*code))]
+    Failed {
+        operation: Operation,
+        path: String,
+        code: Option<i32>,
+        stderr: String,
+    },
+    /// sops could not be started, or printed something other than UTF-8.
+    #[error("sops could not {operation} {path}: {cause}")]
+    Run {
+        operation: Operation,
+        path: String,
+        cause: ProcessError,
+    },
+}
+
+impl SopsError {
+    fn classify(operation: Operation, path: &str, err: ProcessError) -> Self {
+        let path = path.to_string();
+        match err {
+            ProcessError::NotFound { .. } => SopsError::ToolMissing(err),
+            ProcessError::Timeout { .. } => SopsError::Timeout {
+                operation,
+                path,
+                cause: err,
+            },
+            ProcessError::Failed { code, stderr, .. } => {
+                Self::from_exit(operation, path, code, &stderr)
+            }
+            _ => SopsError::Run {
+                operation,
+                path,
+                cause: err,
+            },
+        }
+    }
+
+    fn from_exit(operation: Operation, path: String, code: Option<i32>, stderr: &str) -> Self {
+        let reason = first_lines(stderr, REASON_LINES).to_string();
+        match code {
+            Some(codes::COULD_NOT_RETRIEVE_KEY) => SopsError::NoKey {
+                operation,
+                path,
+                reason,
+            },
+            Some(codes::MAC_MISMATCH) => SopsError::MacMismatch { path, reason },
+            // The one case without a code of its own: config.LoadCreationRuleForFile returns a
+            // plain error, "error loading config: no matching creation rules found"
+            // (config/config.go), that toExitError (cmd/sops/main.go) turns into ErrorGeneric.
+            // So only for an encrypt that exited 1 does sops's wording decide.
+            Some(codes::ERROR_GENERIC)
+                if operation == Operation::Encrypt
+                    && stderr.contains("no matching creation rules found") =>
+            {
+                SopsError::NoCreationRule { path }
+            }
+            _ => SopsError::Failed {
+                operation,
+                path,
+                code,
+                stderr: reason,
+            },
+        }
+    }
+}
 
 /// Decrypted file content. `Debug` never shows it; read it with [`Plaintext::expose`].
 pub struct Plaintext(String);
@@ -34,19 +163,22 @@ impl std::fmt::Debug for Plaintext {
 /// A located, version-checked sops for one repository.
 #[derive(Debug, Clone)]
 pub struct Sops {
-    bin: PathBuf,
-    root: PathBuf,
+    root: std::path::PathBuf,
+    /// Environment changes for every run (tests isolate the key sources sops looks at).
+    env: Vec<(OsString, Option<OsString>)>,
 }
 
 impl Sops {
     /// Find sops, check its version, and bind it to the repository at `root`.
     pub fn locate(root: &Path) -> Result<Self> {
-        let bin = tools::find(tools::SOPS)?;
-        let output = Command::new(&bin)
+        let invocation = Invocation::new(tools::SOPS, DEFAULT_TIMEOUT).map_err(|e| match e {
+            ProcessError::NotFound { .. } => anyhow::Error::new(SopsError::ToolMissing(e)),
+            e => e.into(),
+        })?;
+        let bin = invocation.program().to_path_buf();
+        let text = invocation
             .args(["--version", "--disable-version-check"])
-            .output()
-            .with_context(|| format!("could not run {}", bin.display()))?;
-        let text = String::from_utf8_lossy(&output.stdout);
+            .run_text()?;
         let version = parse_version(&text).with_context(|| {
             format!(
                 "could not read the version of {} from `{}`",
@@ -66,21 +198,19 @@ impl Sops {
             );
         }
         Ok(Sops {
-            bin,
             root: root.to_path_buf(),
+            env: Vec::new(),
         })
     }
 
     /// Decrypt `ciphertext` (the content of repo-relative `path`, possibly only staged) into memory.
-    pub fn decrypt(&self, path: &str, ciphertext: &str) -> Result<Plaintext> {
-        let out = self.run(&["decrypt", "--filename-override", path], ciphertext).with_context(|| {
-            format!("sops could not decrypt {path}; check that your key for it is available (SOPS_AGE_KEY_FILE)")
-        })?;
-        Ok(Plaintext(out))
+    pub fn decrypt(&self, path: &str, ciphertext: &str) -> Result<Plaintext, SopsError> {
+        self.run(Operation::Decrypt, path, ciphertext)
+            .map(Plaintext)
     }
 
     /// Decrypt many files at once, bounded by the machine's cores (sops is CPU- and start-up-bound).
-    pub fn decrypt_all(&self, files: &[(String, String)]) -> Vec<Result<Plaintext>> {
+    pub fn decrypt_all(&self, files: &[(String, String)]) -> Vec<Result<Plaintext, SopsError>> {
         files
             .par_iter()
             .map(|(path, ciphertext)| self.decrypt(path, ciphertext))
@@ -89,43 +219,32 @@ impl Sops {
 
     /// Encrypt `plaintext` for repo-relative `path` with the creation rule `.sops.yaml` assigns to it.
     /// The plaintext goes to sops's standard input only.
-    pub fn encrypt(&self, path: &str, plaintext: &str) -> Result<String> {
-        self.run(&["encrypt", "--filename-override", path], plaintext).with_context(|| {
-            format!("sops could not encrypt {path}; check that .sops.yaml has a creation rule whose path_regex matches it")
-        })
+    pub fn encrypt(&self, path: &str, plaintext: &str) -> Result<String, SopsError> {
+        self.run(Operation::Encrypt, path, plaintext)
+    }
+
+    fn run(&self, operation: Operation, path: &str, input: &str) -> Result<String, SopsError> {
+        let subcommand = operation.to_string();
+        let mut invocation = Invocation::new(tools::SOPS, DEFAULT_TIMEOUT)
+            .map_err(|e| SopsError::classify(operation, path, e))?
+            .args([subcommand.as_str(), "--filename-override", path])
+            .current_dir(&self.root)
+            .stdin(input);
+        for (key, value) in &self.env {
+            invocation = match value {
+                Some(value) => invocation.env(key, value),
+                None => invocation.env_remove(key),
+            };
+        }
+        invocation
+            .run_text()
+            .map_err(|e| SopsError::classify(operation, path, e))
     }
 }
 
 impl ocitool_core::secret::Encrypt for Sops {
     fn encrypt(&self, path: &str, plaintext: &str) -> Result<String> {
-        Sops::encrypt(self, path, plaintext)
-    }
-}
-
-impl Sops {
-    fn run(&self, args: &[&str], input: &str) -> Result<String> {
-        let mut child = Command::new(&self.bin)
-            .args(args)
-            .current_dir(&self.root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("could not start {}", self.bin.display()))?;
-        let mut stdin = child.stdin.take().expect("stdin was piped");
-        // Feed stdin from a thread: sops may start writing before it has read everything.
-        let input = input.to_string();
-        let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-        let output = child.wait_with_output().context("sops did not finish")?;
-        let _ = feeder.join();
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            bail!(
-                "sops failed: {}",
-                ocitool_core::redact::redact(first_lines(stderr.trim(), 12))
-            );
-        }
-        String::from_utf8(output.stdout).context("sops printed non-UTF-8 output")
+        Ok(Sops::encrypt(self, path, plaintext)?)
     }
 }
 
@@ -143,8 +262,165 @@ fn first_lines(text: &str, n: usize) -> &str {
 }
 
 #[cfg(test)]
+impl Sops {
+    /// This sops with `key_file` as its only age identity: the user's own keys (~/.config/sops/age,
+    /// SOPS_AGE_KEY…) must not decide a test.
+    fn with_only_key(mut self, key_file: &Path, home: &Path) -> Self {
+        let set = |k: &str, v: &Path| (k.into(), Some(v.as_os_str().to_os_string()));
+        let unset = |k: &str| (k.into(), None);
+        self.env = vec![
+            set("SOPS_AGE_KEY_FILE", key_file),
+            set("HOME", home),
+            set("XDG_CONFIG_HOME", home),
+            unset("SOPS_AGE_KEY"),
+            unset("SOPS_AGE_KEY_CMD"),
+            unset("SOPS_AGE_SSH_PRIVATE_KEY_FILE"),
+        ];
+        self
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    // Indented as sops prints YAML, so a round trip is byte-identical.
+    const SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n    name: creds\nstringData:\n    password: pw-sops-adapter-4Tq8\n";
+
+    /// A repository whose `.sops.yaml` encrypts `secret/*.yaml` (only `stringData`/`data`) for a
+    /// fresh age key, with that key's file and an unrelated key's file, both from the pinned
+    /// age-keygen.
+    struct Repo {
+        dir: tempfile::TempDir,
+        owner_key: std::path::PathBuf,
+        other_key: std::path::PathBuf,
+    }
+
+    impl Repo {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let keygen = || {
+                Invocation::new(tools::AGE_KEYGEN, Duration::from_secs(30))
+                    .unwrap()
+                    .run_text()
+                    .unwrap()
+            };
+            let (owner, other) = (keygen(), keygen());
+            let recipient = owner
+                .lines()
+                .find_map(|l| l.strip_prefix("# public key: "))
+                .unwrap();
+            let write = |name: &str, text: &str| {
+                std::fs::write(dir.path().join(name), text).unwrap();
+                dir.path().join(name)
+            };
+            write(
+                ".sops.yaml",
+                &format!(
+                    "creation_rules:\n  - path_regex: ^secret/.*\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    age: {recipient}\n"
+                ),
+            );
+            Repo {
+                owner_key: write("owner.agekey", &owner),
+                other_key: write("other.agekey", &other),
+                dir,
+            }
+        }
+
+        fn sops(&self, key_file: &Path) -> Sops {
+            Sops::locate(self.dir.path())
+                .unwrap()
+                .with_only_key(key_file, self.dir.path())
+        }
+
+        fn encrypted(&self) -> String {
+            let sops = self.sops(&self.owner_key);
+            sops.encrypt("secret/creds.yaml", SECRET).unwrap()
+        }
+    }
+
+    fn assert_no_plaintext(err: &SopsError) {
+        assert!(
+            !format!("{err} {err:?}").contains("pw-sops-adapter-4Tq8"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_owner_key_round_trips() {
+        let repo = Repo::new();
+        let plain = repo
+            .sops(&repo.owner_key)
+            .decrypt("secret/creds.yaml", &repo.encrypted());
+        assert_eq!(plain.unwrap().expose(), SECRET);
+    }
+
+    #[test]
+    fn an_unrelated_key_is_no_key() {
+        let repo = Repo::new();
+        let err = repo
+            .sops(&repo.other_key)
+            .decrypt("secret/creds.yaml", &repo.encrypted())
+            .unwrap_err();
+        assert!(
+            matches!(&err, SopsError::NoKey { operation: Operation::Decrypt, path, .. } if path == "secret/creds.yaml"),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("SOPS_AGE_KEY_FILE"), "{message}");
+        assert!(message.contains("Failed to get the data key"), "{message}");
+        assert_no_plaintext(&err);
+    }
+
+    #[test]
+    fn a_changed_unencrypted_value_is_a_mac_mismatch() {
+        let repo = Repo::new();
+        // `metadata.name` stays clear text (encrypted_regex) but is covered by the MAC.
+        let tampered = repo.encrypted().replace("name: creds", "name: other");
+        let err = repo
+            .sops(&repo.owner_key)
+            .decrypt("secret/creds.yaml", &tampered)
+            .unwrap_err();
+        assert!(matches!(&err, SopsError::MacMismatch { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("changed after it was encrypted"),
+            "{err}"
+        );
+        assert_no_plaintext(&err);
+    }
+
+    #[test]
+    fn a_changed_encrypted_value_fails_with_sops_code_and_reason() {
+        let repo = Repo::new();
+        let text = repo.encrypted();
+        let at = text.find("password: ENC[AES256_GCM,data:").unwrap() + 31;
+        let tampered = format!("{}A{}", &text[..at], &text[at + 1..]);
+        let err = repo
+            .sops(&repo.owner_key)
+            .decrypt("secret/creds.yaml", &tampered)
+            .unwrap_err();
+        // ErrorDecryptingTree (25): the value's own AES-GCM tag fails before the MAC is checked.
+        assert!(
+            matches!(&err, SopsError::Failed { code: Some(25), .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("Error decrypting tree"), "{err}");
+    }
+
+    #[test]
+    fn a_path_no_rule_matches_is_no_creation_rule() {
+        let repo = Repo::new();
+        let err = repo
+            .sops(&repo.owner_key)
+            .encrypt("elsewhere/creds.yaml", SECRET)
+            .unwrap_err();
+        assert!(
+            matches!(&err, SopsError::NoCreationRule { path } if path == "elsewhere/creds.yaml"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("creation rule"), "{err}");
+        assert_no_plaintext(&err);
+    }
 
     #[test]
     fn versions_are_read_from_sops_output() {

@@ -5,7 +5,7 @@
 //! Search order: `$OCITOOL_TOOLS_DIR` (set by `.cargo/config.toml` for `cargo run`/`cargo test`, so
 //! the pinned tools that `.ci/install-tools` installs into `.tools/bin` win), then `PATH`.
 
-use anyhow::{Result, bail};
+use crate::process::ProcessError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -36,7 +36,7 @@ pub const AGE_KEYGEN: Tool = Tool {
 };
 
 /// Full path of `tool`, or an error that says how to install it.
-pub fn find(tool: Tool) -> Result<PathBuf> {
+pub fn find(tool: Tool) -> Result<PathBuf, ProcessError> {
     let tools_dir = std::env::var_os("OCITOOL_TOOLS_DIR").map(PathBuf::from);
     let path_dirs = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -47,15 +47,12 @@ pub fn find(tool: Tool) -> Result<PathBuf> {
             return Ok(candidate);
         }
     }
-    bail!(
-        "`{}` was not found on PATH; {}",
-        tool.name,
-        tool.install_hint
-    )
+    Err(ProcessError::NotFound { tool })
 }
 
-/// A `Command` for `tool`, resolved through [`find`].
-pub fn command(tool: Tool) -> Result<Command> {
+/// A bare `Command` for `tool`, resolved through [`find`], for the dev-only fleet generator that
+/// checks ocitool independently; the product runs tools through [`crate::process::Invocation`].
+pub fn command(tool: Tool) -> Result<Command, ProcessError> {
     Ok(Command::new(find(tool)?))
 }
 

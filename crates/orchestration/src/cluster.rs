@@ -35,15 +35,16 @@ pub const SNAPSHOT_FILES: [(&str, bool); 5] = [
 
 const FIELD_SELECTOR: &str = "metadata.name=oci-creds";
 
-/// Run the kubectl gets `verify` needs (all read-only).
+/// Run the kubectl gets `verify` needs (all read-only). A missing deployment or source is an
+/// observation (the verify report says what to do), not a failure.
 pub fn snapshot(kubectl: &Kubectl) -> Result<ClusterSnapshot> {
     Ok(ClusterSnapshot {
-        reflector_deployment: not_found_as_none(kubectl.get_json(&[
+        reflector_deployment: kubectl.get_json_if_exists(&[
             "deployment",
             "reflector",
             "-n",
             REFLECTOR_NAMESPACE,
-        ]))?,
+        ])?,
         reflector_pods: kubectl.get_json(&[
             "pods",
             "-n",
@@ -51,12 +52,7 @@ pub fn snapshot(kubectl: &Kubectl) -> Result<ClusterSnapshot> {
             "-l",
             REFLECTOR_SELECTOR,
         ])?,
-        source: not_found_as_none(kubectl.get_json(&[
-            "secret",
-            SOURCE_NAME,
-            "-n",
-            SOURCE_NAMESPACE,
-        ]))?,
+        source: kubectl.get_json_if_exists(&["secret", SOURCE_NAME, "-n", SOURCE_NAMESPACE])?,
         secrets: mirrors_list(kubectl)?,
         namespaces: kubectl.get_json(&["namespaces"])?,
     })
@@ -65,15 +61,6 @@ pub fn snapshot(kubectl: &Kubectl) -> Result<ClusterSnapshot> {
 fn mirrors_list(kubectl: &Kubectl) -> Result<Value> {
     let selector = format!("--field-selector={FIELD_SELECTOR}");
     kubectl.get_json(&["secrets", "-A", &selector])
-}
-
-/// A missing object is an observation (the verify report says what to do), not a failure.
-fn not_found_as_none(result: Result<Value>) -> Result<Option<Value>> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if format!("{e:#}").contains("NotFound") => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// A snapshot from saved `kubectl get -o json` output in `dir`, named as in [`SNAPSHOT_FILES`]:

@@ -13,6 +13,7 @@ use crate::repo::{
 use crate::workspace::Workspace;
 use anyhow::Result;
 use ocitool_adapters::kustomize;
+use ocitool_adapters::sops::SopsError;
 use ocitool_core::manifest;
 use ocitool_core::reflector::model::{Outcome, ReflectionSettings, SourceSecret, plan};
 use ocitool_core::reflector::verify::{self, VerifyReport};
@@ -535,7 +536,7 @@ fn check_credentials(
     out: &mut Findings,
 ) {
     let plaintext = if encrypted {
-        match ws.sops().and_then(|s| s.decrypt(path, text)) {
+        match ws.sops().and_then(|s| Ok(s.decrypt(path, text)?)) {
             Ok(p) => p.expose().to_string(),
             Err(e) => return report_decrypt_failure(path, &e, out),
         }
@@ -561,10 +562,7 @@ fn check_credentials(
 /// without cluster keys); any other failure — no sops, a broken MAC, corrupted ciphertext — is an
 /// error that Flux would hit too, reported with sops's own reason.
 fn report_decrypt_failure(path: &str, err: &anyhow::Error, out: &mut Findings) {
-    let message = format!("{err:#}");
-    // sops 3.x: "Failed to get the data key required to decrypt the SOPS file." when no
-    // configured identity (age, PGP, KMS…) opens any key group.
-    if message.contains("Failed to get the data key") {
+    if let Some(SopsError::NoKey { .. }) = err.downcast_ref::<SopsError>() {
         out.push(
             Severity::Warning,
             path,
@@ -574,7 +572,7 @@ fn report_decrypt_failure(path: &str, err: &anyhow::Error, out: &mut Findings) {
         out.push(
             Severity::Error,
             path,
-            format!("cannot decrypt, and Flux could not either: {message}"),
+            format!("cannot decrypt, and Flux could not either: {err:#}"),
         );
     }
 }
