@@ -175,6 +175,26 @@ impl fmt::Display for RepoPath {
     }
 }
 
+/// Compares with the normalised spelling (the root is "").
+impl PartialEq<str> for RepoPath {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for RepoPath {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// For joining onto the repository's directory (`root.join(&path)`); the root joins as `root`.
+impl AsRef<std::path::Path> for RepoPath {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
+}
+
 impl AsRef<str> for RepoPath {
     fn as_ref(&self) -> &str {
         &self.0
