@@ -64,10 +64,10 @@ pub struct Options {
 struct Findings(Vec<Finding>);
 
 impl Findings {
-    fn push(&mut self, severity: Severity, file: impl AsRef<str>, message: impl Into<String>) {
+    fn push(&mut self, severity: Severity, file: &str, message: impl Into<String>) {
         let finding = Finding {
             severity,
-            file: file.as_ref().to_string(),
+            file: file.to_string(),
             message: message.into(),
         };
         if !self.0.contains(&finding) {
@@ -108,7 +108,7 @@ fn check_single_source(
         if path.file_name() == Some(FILE_NAME) && path != source_path {
             out.push(
                 Severity::Error,
-                &path,
+                path.as_str(),
                 format!(
                     "per-service copy of the registry credentials; a cluster keeps exactly one source at \
                      {source_path} (Property 7). Run `{run}` to move it there"
@@ -120,7 +120,7 @@ fn check_single_source(
     if source.is_none() {
         out.push(
             Severity::Error,
-            &source_path,
+            source_path.as_str(),
             format!("the source Secret is missing; run `{run}` to create it"),
         );
     }
@@ -182,7 +182,7 @@ fn build_all<'a>(
     if !unseen.is_empty() {
         out.push(
             Severity::Info,
-            &overlay.path,
+            overlay.path.as_str(),
             format!(
                 "the analysis saw the overlay only: Flux Kustomizations {} build from other repositories; \
                  pass --set base_repo=DIR to include them",
@@ -394,7 +394,7 @@ fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
     if builders.is_empty() {
         out.push(
             Severity::Error,
-            &overlay.path,
+            overlay.path.as_str(),
             format!("no Flux Kustomization (sourceRef {OWN_SOURCE}) builds {dir}, so the source is never applied; point one's spec.path at it or at a kustomization that includes it"),
         );
     } else if !builders
@@ -404,7 +404,7 @@ fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
         for flux in builders {
             out.push(
                 Severity::Error,
-                &flux.file,
+                flux.file.as_str(),
                 format!(
                     "Flux Kustomization `{}` applies {dir} without `spec.decryption.provider: sops`, so Flux would \
                      apply the source's ciphertext; add `decryption: {{provider: sops, secretRef: {{name: sops-age}}}}`",
@@ -435,7 +435,7 @@ fn check_source(
     if meta.type_ != DOCKERCONFIGJSON_TYPE {
         out.push(
             Severity::Error,
-            &path,
+            path,
             format!(
                 "the source has type `{}`; it must be {DOCKERCONFIGJSON_TYPE} (re-run `{}`)",
                 meta.type_,
@@ -449,7 +449,7 @@ fn check_source(
     } else {
         out.push(
             Severity::Error,
-            &path,
+            path,
             "is NOT sops-encrypted: its credentials are in git in plaintext; encrypt it with \
              `sops encrypt -i` and rotate the credentials",
         );
