@@ -11,6 +11,7 @@ use ocitool_adapters::kubectl::Kubectl;
 use ocitool_core::creds::{Credentials, Merged, Password};
 use ocitool_core::reflector::render::RenderOptions;
 use ocitool_core::reflector::verify::ClusterSnapshot;
+use ocitool_core::repo_path::RepoPath;
 use ocitool_core::secret::SourceSpec;
 use ocitool_orchestration::deploy::{DeployReport, HandEdit};
 use ocitool_orchestration::login::LoginCheck;
@@ -64,11 +65,11 @@ impl ScriptVisible for Overlay {
             .and_comments(&["/// Customer name, or \"\" in a single-customer repo."])
             .with_get("cluster", |o: &mut Overlay| o.cluster.clone())
             .and_comments(&["/// Cluster name (the overlay directory's name)."])
-            .with_get("path", |o: &mut Overlay| o.path.clone())
+            .with_get("path", |o: &mut Overlay| o.path.to_string())
             .and_comments(&["/// Repo-relative path of the overlay directory."])
             .with_get("label", |o: &mut Overlay| o.label())
             .and_comments(&["/// `customer/cluster` (or `cluster`), for messages."])
-            .with_get("source_path", |o: &mut Overlay| o.source_path())
+            .with_get("source_path", |o: &mut Overlay| o.source_path().to_string())
             .and_comments(&["/// Repo-relative path of the consolidated source Secret, `<overlay>/flux-system/oci-creds.yaml`."])
             .on_print(|o: &mut Overlay| o.label());
     }
@@ -80,9 +81,9 @@ impl ScriptVisible for CredFile {
             .with_comments(&["/// A per-service `oci-creds.yaml`: where it is, what it declares, which namespace it serves."])
             .with_get("service", |f: &mut CredFile| f.service.clone())
             .and_comments(&["/// Service directory under `services/`."])
-            .with_get("path", |f: &mut CredFile| f.path.clone())
+            .with_get("path", |f: &mut CredFile| f.path.to_string())
             .and_comments(&["/// Repo-relative path of the file."])
-            .with_get("dir", |f: &mut CredFile| f.dir.clone())
+            .with_get("dir", |f: &mut CredFile| f.dir.to_string())
             .and_comments(&["/// Repo-relative service directory."])
             .with_get("secret_name", |f: &mut CredFile| f.secret_name.clone())
             .and_comments(&["/// `metadata.name` of the Secret."])
@@ -94,7 +95,7 @@ impl ScriptVisible for CredFile {
             .and_comments(&["/// The namespace Flux deploys the service to (targetNamespace > kustomization namespace > Secret namespace)."])
             .with_get("namespace_source", |f: &mut CredFile| f.namespace_source.describe().to_string())
             .and_comments(&["/// Where the namespace came from."])
-            .with_get("kustomization", |f: &mut CredFile| optional(f.kustomization.clone()))
+            .with_get("kustomization", |f: &mut CredFile| optional(f.kustomization.as_ref().map(RepoPath::to_string)))
             .and_comments(&["/// Repo-relative kustomization file listing it under `resources:`, or () when none does."])
             .with_get("resource_entry", |f: &mut CredFile| optional(f.resource_entry()))
             .and_comments(&["/// The file's path relative to that kustomization's directory (what `remove_resource` takes), or ()."])
@@ -112,7 +113,7 @@ impl ScriptVisible for Scan {
             .and_comments(&["/// Every per-service credentials file (array of CredFile)."])
             .with_get("namespaces", |s: &mut Scan| strings(s.namespaces()))
             .and_comments(&["/// The sorted, deduplicated namespaces of those files."])
-            .with_get("source", |s: &mut Scan| optional(s.source.clone()))
+            .with_get("source", |s: &mut Scan| optional(s.source.as_ref().map(RepoPath::to_string)))
             .and_comments(&["/// Path of the existing consolidated source, or () when there is none."])
             .with_get("deploys_reflector", |s: &mut Scan| s.deploys_reflector)
             .and_comments(&["/// Whether the overlay deploys Reflector (a Flux Kustomization of `managed-services/reflector` or a HelmRelease `reflector`)."])

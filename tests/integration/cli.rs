@@ -155,3 +155,63 @@ fn docs_scripting_md_holds_the_current_api_reference() {
     );
     golden::assert_file(&doc_path, &expected);
 }
+#[test]
+fn scripts_cannot_write_or_delete_inside_git_directories_or_outside_the_repo() {
+    let cases = [
+        (
+            r#"repo.write(".git/config", "[core]\n\tfsmonitor = touch pwned\n");"#,
+            ".git/config: refusing to write inside a `.git` directory",
+        ),
+        (
+            r##"repo.write("charts/.git/hooks/post-checkout", "#!/bin/sh\n");"##,
+            "refusing to write inside a `.git` directory",
+        ),
+        (
+            r#"repo.delete("./.git/HEAD");"#,
+            "refusing to delete inside a `.git`",
+        ),
+        (
+            r#"repo.write("a/../../outside.yaml", "x: 1\n");"#,
+            "a/../../outside.yaml: paths must stay inside the repository",
+        ),
+        (
+            r#"repo.write("/etc/x.yaml", "x: 1\n");"#,
+            "absolute paths are not allowed",
+        ),
+    ];
+    for (script, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        for (rel, text) in [
+            (".git/config", "[core]\n"),
+            (".git/HEAD", "ref: x\n"),
+            ("charts/.git/hooks/x", ""),
+        ] {
+            std::fs::create_dir_all(repo.join(rel).parent().unwrap()).unwrap();
+            std::fs::write(repo.join(rel), text).unwrap();
+        }
+        let snapshot = || {
+            walkdir::WalkDir::new(dir.path())
+                .into_iter()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.path().to_path_buf(), std::fs::read(e.path()).ok())
+                })
+                .collect::<Vec<_>>()
+        };
+        let script_file = dir.path().join("write.rhai");
+        std::fs::write(&script_file, script).unwrap();
+        let before = snapshot();
+        let out = cmd()
+            .args(&[
+                "run",
+                script_file.to_str().unwrap(),
+                "--repo",
+                repo.to_str().unwrap(),
+            ])
+            .fails(1);
+        assert!(out.stderr.contains(expected), "{script}: {}", out.stderr);
+        assert_eq!(before, snapshot(), "{script}: tree changed");
+        assert!(!dir.path().join("outside.yaml").exists());
+    }
+}

@@ -584,3 +584,190 @@ fn on_a_terminal_the_progress_is_a_bar_and_printed_lines_stay_whole() {
         "{screen}"
     );
 }
+
+/// `kubectl kustomize DIR` as Flux's kustomize-controller builds: without kustomize's default
+/// root-only load restriction, so `../svc/x` file entries build (kustomize-controller runs krusty
+/// with `opt.LoadRestrictions = kustypes.LoadRestrictionsNone`).
+fn builds_like_flux(dir: &std::path::Path) {
+    let out = std::process::Command::new("kubectl")
+        .args(["kustomize", "--load-restrictor", "LoadRestrictionsNone"])
+        .arg(dir)
+        .output()
+        .expect("run kubectl");
+    assert!(
+        out.status.success(),
+        "{} does not build: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every kustomization directory of the prod overlay builds, so no entry names a deleted file.
+fn every_kustomization_builds(fleet: &Fleet) {
+    for k in fleet.find("kustomization.yaml") {
+        if k.starts_with(PROD) {
+            builds_like_flux(fleet.path().join(&k).parent().unwrap());
+        }
+    }
+}
+
+fn kustomization(service: &str) -> String {
+    format!("{PROD}/services/{service}/kustomization.yaml")
+}
+
+/// Replace `from` (which must be there) by `to` in a service's kustomization.
+fn respell(fleet: &Fleet, service: &str, from: &str, to: &str) {
+    let text = fleet.read(&kustomization(service));
+    assert!(text.contains(from), "{service}: {from:?} not in\n{text}");
+    fleet.write(&kustomization(service), &text.replacen(from, to, 1));
+}
+
+#[test]
+fn entries_are_removed_by_the_file_they_resolve_to_whatever_their_spelling() {
+    let fleet = Fleet::example();
+    respell(&fleet, "kyverno", "'oci-creds.yaml'", "./oci-creds.yaml");
+    respell(
+        &fleet,
+        "istio",
+        "\"oci-creds.yaml\"",
+        "\"sub/../oci-creds.yaml\"",
+    );
+    respell(
+        &fleet,
+        "headlamp",
+        "./oci-creds.yaml]",
+        ".//oci-creds.yaml ]",
+    );
+    respell(&fleet, "metallb", "./oci-creds.yaml", "oci-creds.yaml   ");
+    respell(
+        &fleet,
+        "keycloak",
+        "./oci-creds.yaml",
+        "'././oci-creds.yaml'",
+    );
+    // loki's file is listed only by a sibling service, as `../loki/oci-creds.yaml`.
+    respell(&fleet, "loki", "  - 'oci-creds.yaml'\n", "");
+    respell(
+        &fleet,
+        "cert-manager",
+        "  - oci-creds.yaml\n",
+        "  - oci-creds.yaml\n  - ../loki/oci-creds.yaml\n",
+    );
+    consolidate(&fleet).succeeds().leaks_none(&secret_needles());
+    let left: Vec<String> = fleet
+        .find("oci-creds.yaml")
+        .into_iter()
+        .filter(|f| f.starts_with(PROD))
+        .collect();
+    assert_eq!(left, [format!("{PROD}/flux-system/oci-creds.yaml")]);
+    for service in [
+        "kyverno",
+        "istio",
+        "headlamp",
+        "metallb",
+        "keycloak",
+        "cert-manager",
+    ] {
+        let text = fleet.read(&kustomization(service));
+        assert!(!text.contains("oci-creds"), "{service}:\n{text}");
+        assert!(text.contains("helmrelease.yaml"), "{service}:\n{text}");
+    }
+    every_kustomization_builds(&fleet);
+}
+
+#[test]
+fn an_absolute_entry_is_refused_naming_its_kustomization() {
+    let fleet = Fleet::example();
+    respell(&fleet, "kyverno", "'oci-creds.yaml'", "/oci-creds.yaml");
+    let before = fleet.snapshot();
+    let out = consolidate(&fleet).fails(1);
+    let expected = format!(
+        "{}: `resources:` entry `/oci-creds.yaml` is an absolute path",
+        kustomization("kyverno")
+    );
+    assert!(out.stderr.contains(&expected), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    assert_eq!(before, fleet.snapshot());
+}
+
+#[test]
+fn symlinks_the_scan_cannot_see_through_are_refused_naming_the_link() {
+    type Link = fn(&Fleet) -> String;
+    let cases: Vec<(&str, Link)> = vec![
+        ("symlinked credentials file", |f| {
+            let creds = format!("{}/oci-creds.yaml", fleet_path("services/loki"));
+            move_and_link(f, &creds, "shared/oci-creds.yaml");
+            creds
+        }),
+        ("symlinked service directory", |f| {
+            let dir = fleet_path("services/loki");
+            move_and_link(f, &dir, "shared/loki");
+            dir
+        }),
+        ("symlinked kustomization", |f| {
+            let k = kustomization("loki");
+            move_and_link(f, &k, "shared/kustomization.yaml");
+            k
+        }),
+    ];
+    for (name, link) in cases {
+        let fleet = Fleet::example();
+        let path = link(&fleet);
+        let before = fleet.snapshot();
+        let out = consolidate(&fleet).fails(1);
+        assert!(
+            out.stderr.contains(&format!("{path} is a symlink")),
+            "{name}: {}",
+            out.stderr
+        );
+        assert_eq!(before, fleet.snapshot(), "{name}: tree changed");
+    }
+}
+
+fn fleet_path(rel: &str) -> String {
+    format!("{PROD}/{rel}")
+}
+
+/// Move `rel` to `to` (repo-relative) and leave a relative symlink to it in its place.
+fn move_and_link(fleet: &Fleet, rel: &str, to: &str) {
+    let from = fleet.path().join(rel);
+    let target = fleet.path().join(to);
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::rename(&from, &target).unwrap();
+    let depth = rel.matches('/').count();
+    let relative = format!("{}{to}", "../".repeat(depth));
+    std::os::unix::fs::symlink(relative, &from).unwrap();
+    assert!(from.exists(), "{rel} -> {to} dangles");
+}
+
+#[test]
+fn files_starting_with_a_byte_order_mark_are_consolidated_and_keep_it() {
+    let fleet = Fleet::example();
+    let bom = |rel: &str| {
+        let text = fleet.read(rel);
+        fleet.write(rel, &format!("\u{feff}{text}"));
+    };
+    let creds = fleet_path("services/loki/oci-creds.yaml");
+    bom(&creds);
+    bom(&kustomization("loki"));
+    bom(&kustomization("kyverno"));
+    bom(&fleet_path("flux-system/kustomization.yaml"));
+    consolidate(&fleet).succeeds().leaks_none(&secret_needles());
+    assert!(!fleet.exists(&creds));
+    for k in [
+        kustomization("loki"),
+        kustomization("kyverno"),
+        fleet_path("flux-system/kustomization.yaml"),
+    ] {
+        let text = fleet.read(&k);
+        assert!(text.starts_with('\u{feff}'), "{k} lost its BOM");
+        assert_eq!(text.matches('\u{feff}').count(), 1, "{k}");
+    }
+    assert!(!fleet.read(&kustomization("loki")).contains("oci-creds"));
+    assert!(
+        fleet
+            .read(&fleet_path("flux-system/kustomization.yaml"))
+            .contains("oci-creds.yaml")
+    );
+    every_kustomization_builds(&fleet);
+}

@@ -3,14 +3,18 @@
 //! A [`Changeset`] is a log of writes and deletes over a repository root. Reads go through it, so a
 //! script sees its own staged content. It renders a redacted unified diff for `--dry-run`, and
 //! applies the whole set per file atomically (temp file, fsync, rename), restoring every file it
-//! already touched when a later one fails. It must never write outside the root (no `..`, no
-//! absolute paths, no symlinks leading out) and never show secret values in a diff.
+//! already touched when a later one fails. Paths are [`RepoPath`]s (normalised, never above the
+//! root); this module adds what only the filesystem can tell: no symlink leading out of the root,
+//! no symlinked file edited in place. It must never write or delete inside `.git/` (a script
+//! writing `.git/config` or a hook would run commands at the next git invocation), and never show
+//! secret values in a diff.
 
 use anyhow::{Context, Result, bail};
+use ocitool_core::repo_path::RepoPath;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// One staged operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +48,15 @@ pub struct Mark(usize);
 #[derive(Debug)]
 pub struct Changeset {
     root: PathBuf,
-    log: Vec<(String, Op)>,
+    log: Vec<(RepoPath, Op)>,
+}
+
+/// A symbolic link found in the tree (the walk never follows one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symlink {
+    pub path: RepoPath,
+    /// Whether it leads to a directory (which would hide a whole subtree from a scan).
+    pub to_dir: bool,
 }
 
 impl Changeset {
@@ -72,30 +84,20 @@ impl Changeset {
         &self.root
     }
 
-    /// Normalize a repo-relative path (`./a//b` → `a/b`), refusing anything that leaves the root.
-    pub fn normalize(&self, rel: &str) -> Result<String> {
-        let mut parts: Vec<&str> = Vec::new();
-        for component in Path::new(rel).components() {
-            match component {
-                Component::Normal(part) => parts.push(part.to_str().context("path is not UTF-8")?),
-                Component::CurDir => {}
-                Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                    bail!(
-                        "{rel}: paths must stay inside the repository (no `..`, no absolute paths)"
-                    )
-                }
-            }
-        }
-        if parts.is_empty() {
+    /// The [`RepoPath`] of a file spelled `rel` (`./a//b` → `a/b`), refusing anything that leaves
+    /// the root and the root itself.
+    pub fn normalize(&self, rel: &str) -> Result<RepoPath> {
+        let path = RepoPath::new(rel)?;
+        if path.is_root() {
             bail!("{rel:?} is not a file path inside the repository");
         }
-        Ok(parts.join("/"))
+        Ok(path)
     }
 
     /// The absolute path for `rel`, refusing symlinks anywhere along it that lead out of the root.
     pub fn resolve(&self, rel: &str) -> Result<PathBuf> {
         let rel = self.normalize(rel)?;
-        let full = self.root.join(&rel);
+        let full = self.root.join(rel.as_str());
         let mut existing = full.as_path();
         while !existing.exists() {
             existing = existing.parent().unwrap_or(&self.root);
@@ -113,17 +115,16 @@ impl Changeset {
     }
 
     /// Current content of `rel`: staged if staged, otherwise on disk; None when absent or deleted.
-    pub fn read(&self, rel: &str) -> Result<Option<String>> {
-        let rel = self.normalize(rel)?;
-        match self.last_op(&rel) {
+    pub fn read(&self, rel: &RepoPath) -> Result<Option<String>> {
+        match self.last_op(rel) {
             Some(Op::Write(text)) => Ok(Some(text.clone())),
             Some(Op::Delete) => Ok(None),
-            None => self.read_disk(&rel),
+            None => self.read_disk(rel),
         }
     }
 
-    /// The latest staged operation on normalized path `rel`, if any.
-    fn last_op(&self, rel: &str) -> Option<&Op> {
+    /// The latest staged operation on `rel`, if any.
+    fn last_op(&self, rel: &RepoPath) -> Option<&Op> {
         self.log
             .iter()
             .rev()
@@ -131,8 +132,8 @@ impl Changeset {
             .map(|(_, op)| op)
     }
 
-    fn read_disk(&self, rel: &str) -> Result<Option<String>> {
-        let path = self.resolve(rel)?;
+    fn read_disk(&self, rel: &RepoPath) -> Result<Option<String>> {
+        let path = self.resolve(rel.as_str())?;
         match fs::read_to_string(&path) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -141,59 +142,43 @@ impl Changeset {
     }
 
     /// Whether `rel` exists as the changeset sees it; never reads the file's content.
-    pub fn exists(&self, rel: &str) -> Result<bool> {
-        let rel = self.normalize(rel)?;
-        match self.last_op(&rel) {
+    pub fn exists(&self, rel: &RepoPath) -> Result<bool> {
+        match self.last_op(rel) {
             Some(op) => Ok(matches!(op, Op::Write(_))),
-            None => Ok(self.resolve(&rel)?.is_file()),
+            None => Ok(self.resolve(rel.as_str())?.is_file()),
         }
     }
 
     /// Stage writing `content` to `rel`.
-    pub fn write(&mut self, rel: &str, content: &str) -> Result<()> {
-        let rel = self.normalize(rel)?;
-        self.resolve(&rel)?;
-        self.log.push((rel, Op::Write(content.to_string())));
+    pub fn write(&mut self, rel: &RepoPath, content: &str) -> Result<()> {
+        refuse_git_dir(rel, "write")?;
+        self.resolve(rel.as_str())?;
+        self.log.push((rel.clone(), Op::Write(content.to_string())));
         Ok(())
     }
 
     /// Stage deleting `rel`; an error when it does not exist (a script bug worth hearing about).
-    pub fn delete(&mut self, rel: &str) -> Result<()> {
-        let rel = self.normalize(rel)?;
-        if !self.exists(&rel)? {
+    pub fn delete(&mut self, rel: &RepoPath) -> Result<()> {
+        refuse_git_dir(rel, "delete")?;
+        if !self.exists(rel)? {
             bail!("{rel}: cannot delete a file that does not exist");
         }
-        self.log.push((rel, Op::Delete));
+        self.log.push((rel.clone(), Op::Delete));
         Ok(())
     }
 
-    /// Every file under directory `dir` (repo-relative, "" for the root) as the changeset sees the
-    /// tree: on disk, plus staged creations, minus staged deletions. Sorted.
-    pub fn files_under(&self, dir: &str) -> Result<Vec<String>> {
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.normalize(dir)?)
-        };
-        let base = self.root.join(&prefix);
+    /// Every file under directory `dir` (the root included) as the changeset sees the tree: on
+    /// disk, plus staged creations, minus staged deletions. Sorted. Symlinks are not files here
+    /// (see [`Self::symlinks_under`]).
+    pub fn files_under(&self, dir: &RepoPath) -> Result<Vec<RepoPath>> {
         let mut files = std::collections::BTreeSet::new();
-        if base.is_dir() {
-            let walker = walkdir::WalkDir::new(&base)
-                .follow_links(false)
-                .sort_by_file_name();
-            for entry in walker.into_iter().filter_entry(|e| e.file_name() != ".git") {
-                let entry = entry.with_context(|| format!("cannot list {}", base.display()))?;
-                if entry.file_type().is_file() {
-                    let rel = entry
-                        .path()
-                        .strip_prefix(&self.root)
-                        .expect("walk stays under root");
-                    files.insert(rel.to_string_lossy().into_owned());
-                }
+        self.walk(dir, &mut |entry, rel| {
+            if entry.file_type().is_file() {
+                files.insert(rel);
             }
-        }
+        })?;
         for (path, _) in &self.log {
-            if path.starts_with(&prefix) {
+            if path.starts_with(dir) {
                 files.insert(path.clone());
             }
         }
@@ -202,6 +187,47 @@ impl Changeset {
             .into_iter()
             .filter(|path| !matches!(self.last_op(path), Some(Op::Delete)))
             .collect())
+    }
+
+    /// Every symbolic link under directory `dir` on disk, sorted; the walk lists them without
+    /// following them, so a caller that must see every file can refuse what it cannot see into.
+    pub fn symlinks_under(&self, dir: &RepoPath) -> Result<Vec<Symlink>> {
+        let mut links = Vec::new();
+        self.walk(dir, &mut |entry, path| {
+            if entry.path_is_symlink() {
+                let to_dir = entry.path().is_dir();
+                links.push(Symlink { path, to_dir });
+            }
+        })?;
+        Ok(links)
+    }
+
+    /// Visit every entry under `dir` on disk (not following symlinks, skipping `.git`), in name order.
+    fn walk(
+        &self,
+        dir: &RepoPath,
+        visit: &mut dyn FnMut(&walkdir::DirEntry, RepoPath),
+    ) -> Result<()> {
+        let base = self.root.join(dir.as_str());
+        if !base.is_dir() {
+            return Ok(());
+        }
+        let walker = walkdir::WalkDir::new(&base)
+            .min_depth(1)
+            .follow_links(false)
+            .sort_by_file_name();
+        for entry in walker.into_iter().filter_entry(|e| e.file_name() != ".git") {
+            let entry = entry.with_context(|| format!("cannot list {}", base.display()))?;
+            let rel = entry
+                .path()
+                .strip_prefix(&self.root)
+                .expect("walk stays under root");
+            let rel = rel
+                .to_str()
+                .with_context(|| format!("{}: file name is not UTF-8", rel.display()))?;
+            visit(&entry, RepoPath::new(rel)?);
+        }
+        Ok(())
     }
 
     pub fn mark(&self) -> Mark {
@@ -215,7 +241,7 @@ impl Changeset {
 
     /// The net change per file, in path order, leaving out files that end as they began.
     pub fn changes(&self) -> Result<Vec<Change>> {
-        let mut last: BTreeMap<&str, &Op> = BTreeMap::new();
+        let mut last: BTreeMap<&RepoPath, &Op> = BTreeMap::new();
         for (path, op) in &self.log {
             last.insert(path, op);
         }
@@ -228,7 +254,7 @@ impl Changeset {
             };
             if before != after {
                 changes.push(Change {
-                    path: path.to_string(),
+                    path: path.as_str().to_string(),
                     before,
                     after,
                 });
@@ -338,6 +364,20 @@ impl Changeset {
     }
 }
 
+/// Refuse `op` on anything inside a `.git` directory at any depth (the repository's own, a
+/// submodule's, a nested clone's): git runs what its config (`core.fsmonitor`, `core.hooksPath`)
+/// and hooks say at the next `git status`. Compared without case, as git itself does on
+/// case-insensitive filesystems (git's `is_ntfs_dotgit`/`is_hfs_dotgit` checks).
+fn refuse_git_dir(rel: &RepoPath, op: &str) -> Result<()> {
+    if rel.segments().any(|s| s.eq_ignore_ascii_case(".git")) {
+        bail!(
+            "{rel}: refusing to {op} inside a `.git` directory; git runs commands its config and hooks \
+             name, so ocitool never changes them"
+        );
+    }
+    Ok(())
+}
+
 /// Write via a temp file in the same directory, fsync it, rename over the target, fsync the dir.
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let dir = path.parent().context("file has no parent directory")?;
@@ -364,6 +404,10 @@ fn write_atomically(path: &Path, text: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn p(path: &str) -> RepoPath {
+        RepoPath::new(path).unwrap()
+    }
+
     fn repo() -> (tempfile::TempDir, Changeset) {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("a.yaml"), "a: 1\n").unwrap();
@@ -380,12 +424,15 @@ mod tests {
     #[test]
     fn reads_see_staged_content_and_disk_is_untouched_until_apply() {
         let (dir, mut cs) = repo();
-        cs.write("./a.yaml", "a: 2\n").unwrap();
-        cs.delete("svc/oci-creds.yaml").unwrap();
-        cs.write("new/b.yaml", "b: 1\n").unwrap();
-        assert_eq!(cs.read("a.yaml").unwrap().as_deref(), Some("a: 2\n"));
-        assert_eq!(cs.read("svc/oci-creds.yaml").unwrap(), None);
-        assert_eq!(cs.files_under("").unwrap(), vec!["a.yaml", "new/b.yaml"]);
+        cs.write(&p("./a.yaml"), "a: 2\n").unwrap();
+        cs.delete(&p("svc/oci-creds.yaml")).unwrap();
+        cs.write(&p("new/b.yaml"), "b: 1\n").unwrap();
+        assert_eq!(cs.read(&p("a.yaml")).unwrap().as_deref(), Some("a: 2\n"));
+        assert_eq!(cs.read(&p("svc/oci-creds.yaml")).unwrap(), None);
+        assert_eq!(
+            cs.files_under(&RepoPath::root()).unwrap(),
+            vec!["a.yaml", "new/b.yaml"]
+        );
         assert_eq!(
             fs::read_to_string(dir.path().join("a.yaml")).unwrap(),
             "a: 1\n"
@@ -405,9 +452,9 @@ mod tests {
     #[test]
     fn failure_mid_apply_restores_everything() {
         let (dir, mut cs) = repo();
-        cs.write("a.yaml", "a: 2\n").unwrap();
-        cs.write("c.yaml", "c: 1\n").unwrap();
-        cs.delete("svc/oci-creds.yaml").unwrap();
+        cs.write(&p("a.yaml"), "a: 2\n").unwrap();
+        cs.write(&p("c.yaml"), "c: 1\n").unwrap();
+        cs.delete(&p("svc/oci-creds.yaml")).unwrap();
         let mut calls = 0;
         let err = cs
             .apply_with(&mut |_| {
@@ -435,10 +482,10 @@ mod tests {
     #[test]
     fn writes_equal_to_disk_are_not_changes_and_rollback_forgets() {
         let (_dir, mut cs) = repo();
-        cs.write("a.yaml", "a: 1\n").unwrap();
+        cs.write(&p("a.yaml"), "a: 1\n").unwrap();
         assert!(cs.changes().unwrap().is_empty());
         let mark = cs.mark();
-        cs.write("a.yaml", "a: 3\n").unwrap();
+        cs.write(&p("a.yaml"), "a: 3\n").unwrap();
         cs.rollback(mark);
         assert!(cs.changes().unwrap().is_empty());
     }
@@ -446,20 +493,69 @@ mod tests {
     #[test]
     fn paths_outside_the_root_are_refused() {
         let (dir, mut cs) = repo();
-        for bad in ["../x.yaml", "/etc/passwd", "a/../../x"] {
-            assert!(cs.write(bad, "x").is_err(), "{bad}");
+        for bad in ["../x.yaml", "/etc/passwd", "a/../../x", ".", "./"] {
+            assert!(cs.resolve(bad).is_err(), "{bad}");
         }
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
-        let err = cs.write("link/x.yaml", "x").unwrap_err().to_string();
+        let err = cs.write(&p("link/x.yaml"), "x").unwrap_err().to_string();
         assert!(err.contains("symlink"), "{err}");
+    }
+
+    #[test]
+    fn nothing_inside_a_git_directory_is_written_or_deleted() {
+        let (dir, mut cs) = repo();
+        fs::create_dir_all(dir.path().join("sub/.git/hooks")).unwrap();
+        fs::write(dir.path().join("sub/.git/config"), "[core]\n").unwrap();
+        for path in [
+            ".git/config",
+            "./.git/hooks/pre-commit",
+            "sub/.git/config",
+            "x/../.GIT/config",
+        ] {
+            let err = cs.write(&p(path), "x").unwrap_err().to_string();
+            assert!(
+                err.contains("refusing to write inside a `.git` directory"),
+                "{path}: {err}"
+            );
+        }
+        let err = cs.delete(&p("sub/.git/config")).unwrap_err().to_string();
+        assert!(err.contains("refusing to delete inside a `.git`"), "{err}");
+        assert!(cs.changes().unwrap().is_empty());
+        // A name that merely contains `.git` is an ordinary file.
+        cs.write(&p(".github/x.git/a.yaml"), "a: 1\n").unwrap();
+    }
+
+    #[test]
+    fn symlinks_are_listed_not_followed() {
+        let (dir, cs) = repo();
+        std::os::unix::fs::symlink("svc", dir.path().join("svc-link")).unwrap();
+        std::os::unix::fs::symlink("a.yaml", dir.path().join("svc/k.yaml")).unwrap();
+        let links = cs.symlinks_under(&RepoPath::root()).unwrap();
+        assert_eq!(
+            links,
+            [
+                Symlink {
+                    path: p("svc/k.yaml"),
+                    to_dir: false
+                },
+                Symlink {
+                    path: p("svc-link"),
+                    to_dir: true
+                },
+            ]
+        );
+        assert_eq!(
+            cs.files_under(&RepoPath::root()).unwrap(),
+            [p("a.yaml"), p("svc/oci-creds.yaml")]
+        );
     }
 
     #[test]
     fn diff_masks_secret_values() {
         let (_dir, mut cs) = repo();
-        cs.delete("svc/oci-creds.yaml").unwrap();
-        cs.write("a.yaml", "a: 2\n").unwrap();
+        cs.delete(&p("svc/oci-creds.yaml")).unwrap();
+        cs.write(&p("a.yaml"), "a: 2\n").unwrap();
         let diff = cs.diff().unwrap();
         assert!(!diff.contains("pw-in-diff-1"), "{diff}");
         assert!(diff.contains("-  password: <redacted>"), "{diff}");

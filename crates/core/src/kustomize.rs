@@ -10,6 +10,7 @@
 //! any file other than the kustomization text it is handed (callers do the writing).
 
 use crate::manifest;
+use crate::repo_path::RepoPath;
 use anyhow::{Result, bail};
 use serde_yaml::Value;
 use std::ops::Range;
@@ -23,40 +24,49 @@ pub struct OtherReference {
     pub detail: String,
 }
 
-/// Does this `resources:` entry point at `file_name` (a path relative to the kustomization's dir)?
-/// Quotes, `./`, duplicate slashes, `..` segments and surrounding spaces do not matter.
-pub fn entry_matches(entry: &str, file_name: &str) -> bool {
-    normalize(unquote(entry.trim())) == normalize(unquote(file_name.trim()))
+/// Where a `resources:` entry of the kustomization file `kustomization` points, resolved the way
+/// kustomize resolves it: joined onto the kustomization's directory and cleaned lexically
+/// (kustomize's file loader: `filepath.Join(root, path)`, then `filepath.Clean`), so `x`, `./x`,
+/// `sub/../x` and `.//x` are one file and `../svc/x` is the sibling directory's. The entry is the
+/// parsed YAML string: quoting and a plain scalar's trailing spaces are the parser's business.
+///
+/// `Ok(None)` when the entry names nothing in this repository: a URL (kustomize fetches
+/// `http(s)://` entries and git repositories remotely) or a path climbing above the repository
+/// root. An absolute entry is an error: kustomize reads `/x` from the filesystem of the machine
+/// that builds (`new root '/x' cannot be absolute` for a directory, checked with
+/// `kubectl kustomize`, kustomize v5.5.0), never from the repository, so the overlay cannot build.
+pub fn resolve_entry(kustomization: &RepoPath, entry: &str) -> Result<Option<RepoPath>> {
+    if entry.starts_with('/') {
+        let meant = RepoPath::new(entry.trim_start_matches('/'))
+            .map(|p| {
+                format!(
+                    " (`{}` if you meant {p})",
+                    p.relative_to(&dir_of(kustomization))
+                )
+            })
+            .unwrap_or_default();
+        bail!(
+            "{kustomization}: `resources:` entry `{entry}` is an absolute path: kustomize reads it from \
+             the filesystem of the machine that builds, not from the repository, so this overlay cannot \
+             build and ocitool cannot tell which file it means. Write it relative to the kustomization's \
+             directory{meant} and run again"
+        );
+    }
+    if entry.is_empty() || entry.contains("://") {
+        return Ok(None);
+    }
+    Ok(dir_of(kustomization).join(entry).ok())
 }
 
-fn unquote(s: &str) -> &str {
-    for quote in ['\'', '"'] {
-        if s.len() >= 2 && s.starts_with(quote) && s.ends_with(quote) {
-            return &s[1..s.len() - 1];
-        }
-    }
-    s
+/// The directory a kustomization file's entries are relative to.
+pub fn dir_of(kustomization: &RepoPath) -> RepoPath {
+    kustomization.parent().unwrap_or_default()
 }
 
-/// Lexical path normalization; kustomize resolves entries relative to the kustomization dir the same way.
-fn normalize(path: &str) -> String {
-    let path = path.trim();
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." if parts.last().is_some_and(|p| *p != "..") => {
-                parts.pop();
-            }
-            _ => parts.push(part),
-        }
-    }
-    let joined = parts.join("/");
-    if path.starts_with('/') {
-        format!("/{joined}")
-    } else {
-        joined
-    }
+/// Whether `entry` of `kustomization` resolves to `target` (entries that resolve to no repository
+/// path, or cannot resolve, point at nothing here).
+pub fn points_at(kustomization: &RepoPath, entry: &str, target: &RepoPath) -> bool {
+    resolve_entry(kustomization, entry).is_ok_and(|p| p.as_ref() == Some(target))
 }
 
 /// The `resources:` entries of a kustomization text (unquoted values, in order).
@@ -83,15 +93,22 @@ fn entries(origin: &str, docs: &[Value]) -> Result<Vec<String>> {
     Ok(found)
 }
 
-/// Remove every `resources:` entry matching `file_name`; `Ok(None)` when there is none.
-/// The result differs from `text` only by the removed entries (see the module header).
-pub fn remove_resource(origin: &str, text: &str, file_name: &str) -> Result<Option<String>> {
+/// Remove every `resources:` entry of `kustomization` that resolves to `target`, whatever its
+/// spelling; `Ok(None)` when there is none. The result differs from `text` only by the removed
+/// entries (see the module header).
+pub fn remove_resource(
+    kustomization: &RepoPath,
+    text: &str,
+    target: &RepoPath,
+) -> Result<Option<String>> {
+    let origin = kustomization.as_str();
+    let matches = |entry: &str| points_at(kustomization, entry, target);
     let mut expected = manifest::parse_documents(origin, text)?;
     let mut removals = 0;
     for doc in &mut expected {
         if let Some(Value::Sequence(seq)) = doc.get_mut("resources") {
             let before = seq.len();
-            seq.retain(|e| !e.as_str().is_some_and(|s| entry_matches(s, file_name)));
+            seq.retain(|e| !e.as_str().is_some_and(matches));
             removals += before - seq.len();
         }
     }
@@ -101,7 +118,7 @@ pub fn remove_resource(origin: &str, text: &str, file_name: &str) -> Result<Opti
     // One entry at a time, rescanning in between, so edit offsets never go stale.
     let mut edited = text.to_string();
     for _ in 0..removals {
-        match removal_edits(&edited, file_name) {
+        match removal_edits(&edited, &matches) {
             Some(edits) => edited = apply(&edited, edits),
             None => break,
         }
@@ -110,16 +127,23 @@ pub fn remove_resource(origin: &str, text: &str, file_name: &str) -> Result<Opti
     Ok(Some(edited))
 }
 
-/// Add `file_name` as a `resources:` entry unless one already matches (`Ok(None)` then), in the
-/// layout and quoting style of the existing entries.
-pub fn add_resource(origin: &str, text: &str, file_name: &str) -> Result<Option<String>> {
+/// Add a `resources:` entry for `target` unless one already resolves to it (`Ok(None)` then),
+/// spelled relative to the kustomization's directory, in the layout and quoting style of the
+/// existing entries.
+pub fn add_resource(
+    kustomization: &RepoPath,
+    text: &str,
+    target: &RepoPath,
+) -> Result<Option<String>> {
+    let origin = kustomization.as_str();
     let mut expected = manifest::parse_documents(origin, text)?;
     if entries(origin, &expected)?
         .iter()
-        .any(|e| entry_matches(e, file_name))
+        .any(|e| points_at(kustomization, e, target))
     {
         return Ok(None);
     }
+    let file_name = &target.relative_to(&dir_of(kustomization));
     expect_added(&mut expected, file_name);
     let Some(edits) = addition_edits(text, file_name) else {
         bail!(unsafe_edit(origin))
@@ -162,16 +186,21 @@ fn verify(origin: &str, edited: &str, expected: &[Value]) -> Result<()> {
     }
 }
 
-/// Every reference to `file_name` in `text` other than `resources:` entries, with its field path.
-pub fn other_references(origin: &str, text: &str, file_name: &str) -> Result<Vec<OtherReference>> {
+/// Every reference to `target` in the kustomization `kustomization` other than `resources:`
+/// entries, with its field path; resolved like entries, so any spelling counts.
+pub fn other_references(
+    kustomization: &RepoPath,
+    text: &str,
+    target: &RepoPath,
+) -> Result<Vec<OtherReference>> {
     let mut found = Vec::new();
-    for doc in manifest::parse_documents(origin, text)? {
+    for doc in manifest::parse_documents(kustomization.as_str(), text)? {
         for (field, value, key_value) in reference_fields(&doc) {
             let path = match value.split_once('=') {
                 Some((_, path)) if key_value => path,
                 _ => value,
             };
-            if entry_matches(value, file_name) || entry_matches(path, file_name) {
+            if points_at(kustomization, value, target) || points_at(kustomization, path, target) {
                 let detail = format!("{field}: {value}");
                 found.push(OtherReference { field, detail });
             }
@@ -271,8 +300,10 @@ struct Line {
 
 fn lines(text: &str) -> Vec<Line> {
     let mut out = Vec::new();
-    let mut start = 0;
-    for piece in text.split_inclusive('\n') {
+    // A UTF-8 byte order mark belongs to no line: the first line starts after it, so the key
+    // scanner sees `resources:` at column 0 and every splice leaves the mark byte-exact.
+    let mut start = text.len() - text.trim_start_matches(manifest::BOM).len();
+    for piece in text[start..].split_inclusive('\n') {
         let end = start + piece.len();
         let body = piece.trim_end_matches('\n').trim_end_matches('\r');
         out.push(Line {
@@ -530,10 +561,10 @@ fn apply(text: &str, mut edits: Vec<Edit>) -> String {
     out
 }
 
-/// The edits removing the first `resources:` entry matching `file_name`, if the scanner finds one.
-fn removal_edits(text: &str, file_name: &str) -> Option<Vec<Edit>> {
+/// The edits removing the first `resources:` entry whose value `wanted`, if the scanner finds one.
+fn removal_edits(text: &str, wanted: &dyn Fn(&str) -> bool) -> Option<Vec<Edit>> {
     let scan = Scanner::new(text);
-    let matches = |v: &Option<String>| v.as_deref().is_some_and(|v| entry_matches(v, file_name));
+    let matches = |v: &Option<String>| v.as_deref().is_some_and(wanted);
     for doc in scan.documents() {
         match scan.layout(&doc) {
             Some(Layout::Block { colon, items, .. }) => {
@@ -698,14 +729,23 @@ mod tests {
 
     const OCI: &str = "oci-creds.yaml";
 
+    fn at(path: &str) -> RepoPath {
+        RepoPath::new(path).unwrap()
+    }
+
+    /// Whether `entry` of a kustomization at the repository root points at `oci-creds.yaml`.
+    fn entry_matches(entry: &str, file: &str) -> bool {
+        points_at(&at("k.yaml"), entry, &at(file))
+    }
+
     fn removed(text: &str) -> String {
-        remove_resource("k.yaml", text, OCI)
+        remove_resource(&at("k.yaml"), text, &at(OCI))
             .unwrap()
             .expect("an entry to remove")
     }
 
     fn added(text: &str) -> String {
-        add_resource("k.yaml", text, OCI)
+        add_resource(&at("k.yaml"), text, &at(OCI))
             .unwrap()
             .expect("an entry to add")
     }
@@ -715,23 +755,80 @@ mod tests {
         for entry in [
             "oci-creds.yaml",
             "./oci-creds.yaml",
-            "'oci-creds.yaml'",
-            "\"./oci-creds.yaml\"",
             ".//oci-creds.yaml",
-            "oci-creds.yaml  ",
             "a/../oci-creds.yaml",
+            "./a/./../oci-creds.yaml",
         ] {
             assert!(entry_matches(entry, OCI), "{entry}");
         }
+        // Quotes inside the parsed string and spaces kept by quoting are part of the file name
+        // for kustomize (YAML quoting itself is undone by the parser before entries get here).
         for entry in [
             "oci-creds.yml",
             "sub/oci-creds.yaml",
             "../oci-creds.yaml",
             "x",
+            "'oci-creds.yaml'",
+            "oci-creds.yaml ",
+            "https://example.com/oci-creds.yaml",
         ] {
             assert!(!entry_matches(entry, OCI), "{entry}");
         }
         assert!(entry_matches("./sub//x.yaml", "sub/x.yaml"));
+    }
+
+    #[test]
+    fn entries_resolve_against_the_kustomization_directory() {
+        let k = at("o/services/grafana/kustomization.yaml");
+        let loki = at("o/services/loki/oci-creds.yaml");
+        for entry in [
+            "../loki/oci-creds.yaml",
+            "./../loki/./oci-creds.yaml",
+            "x/../../loki/oci-creds.yaml",
+        ] {
+            assert!(points_at(&k, entry, &loki), "{entry}");
+        }
+        assert!(!points_at(&k, "oci-creds.yaml", &loki));
+        assert_eq!(resolve_entry(&k, "../../../../../x").unwrap(), None);
+        let err = resolve_entry(&k, "/o/services/loki/oci-creds.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("o/services/grafana/kustomization.yaml: `resources:` entry"),
+            "{err}"
+        );
+        assert!(
+            err.contains("absolute path") && err.contains("`../loki/oci-creds.yaml` if you meant"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn removal_and_addition_go_by_resolved_path() {
+        let k = at("o/services/grafana/kustomization.yaml");
+        let loki = at("o/services/loki/oci-creds.yaml");
+        let text =
+            "resources:\n- a.yaml\n- \"../loki/oci-creds.yaml\"\n- ../loki/./oci-creds.yaml\n";
+        let out = remove_resource(&k, text, &loki).unwrap().unwrap();
+        assert_eq!(out, "resources:\n- a.yaml\n");
+        assert_eq!(
+            remove_resource(&k, &out, &at("o/services/grafana/oci-creds.yaml")).unwrap(),
+            None
+        );
+        let back = add_resource(&k, &out, &loki).unwrap().unwrap();
+        assert_eq!(back, "resources:\n- a.yaml\n- ../loki/oci-creds.yaml\n");
+    }
+
+    #[test]
+    fn a_byte_order_mark_survives_edits_byte_exact() {
+        let text = "\u{feff}resources:\r\n- a.yaml\r\n- oci-creds.yaml\r\n";
+        let out = removed(text);
+        assert_eq!(out, "\u{feff}resources:\r\n- a.yaml\r\n");
+        assert_eq!(added(&out), text);
+        assert_eq!(
+            added("\u{feff}kind: Kustomization\n"),
+            "\u{feff}kind: Kustomization\nresources:\n- oci-creds.yaml\n"
+        );
     }
 
     #[test]
@@ -825,8 +922,14 @@ mod tests {
     #[test]
     fn remove_nothing_to_do() {
         let text = "resources:\n- a.yaml\nhelm:\n  resources: [oci-creds.yaml]\n";
-        assert_eq!(remove_resource("k.yaml", text, OCI).unwrap(), None);
-        assert_eq!(remove_resource("k.yaml", "kind: X\n", OCI).unwrap(), None);
+        assert_eq!(
+            remove_resource(&at("k.yaml"), text, &at(OCI)).unwrap(),
+            None
+        );
+        assert_eq!(
+            remove_resource(&at("k.yaml"), "kind: X\n", &at(OCI)).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -907,9 +1010,11 @@ mod tests {
     #[test]
     fn add_quotes_names_that_need_it() {
         let text = "resources:\n- a.yaml\n";
-        let out = add_resource("k.yaml", text, "x: y.yaml").unwrap().unwrap();
+        let out = add_resource(&at("k.yaml"), text, &at("x: y.yaml"))
+            .unwrap()
+            .unwrap();
         assert_eq!(out, "resources:\n- a.yaml\n- \"x: y.yaml\"\n");
-        let out = add_resource("k.yaml", "resources: [a]\n", "b,c")
+        let out = add_resource(&at("k.yaml"), "resources: [a]\n", &at("b,c"))
             .unwrap()
             .unwrap();
         assert_eq!(out, "resources: [a, \"b,c\"]\n");
@@ -921,7 +1026,11 @@ mod tests {
             "resources:\n- ./oci-creds.yaml\n",
             "resources: ['oci-creds.yaml']\n",
         ] {
-            assert_eq!(add_resource("k.yaml", text, OCI).unwrap(), None, "{text}");
+            assert_eq!(
+                add_resource(&at("k.yaml"), text, &at(OCI)).unwrap(),
+                None,
+                "{text}"
+            );
         }
     }
 
@@ -987,7 +1096,7 @@ mod tests {
     fn unrecognised_layout_is_refused_not_corrupted() {
         // An anchored list the scanner does not understand: the self-check must refuse.
         let text = "resources: &r\n  - oci-creds.yaml\n";
-        let err = remove_resource("apps/k.yaml", text, OCI)
+        let err = remove_resource(&at("apps/k.yaml"), text, &at("apps/oci-creds.yaml"))
             .unwrap_err()
             .to_string();
         assert!(
@@ -995,13 +1104,13 @@ mod tests {
             "{err}"
         );
         let text = "resources: null\n";
-        let err = add_resource("apps/k.yaml", text, OCI)
+        let err = add_resource(&at("apps/k.yaml"), text, &at("apps/oci-creds.yaml"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("could not edit apps/k.yaml safely"), "{err}");
         // Indented top-level mapping: no column-0 key for the scanner.
         let text = "  resources:\n  - oci-creds.yaml\n";
-        assert!(remove_resource("k.yaml", text, OCI).is_err());
+        assert!(remove_resource(&at("k.yaml"), text, &at(OCI)).is_err());
     }
 
     #[test]
@@ -1052,7 +1161,7 @@ helmCharts:
   valuesFile: oci-creds.yaml
 bases: [oci-creds.yaml]
 "#;
-        let refs = other_references("k.yaml", text, OCI).unwrap();
+        let refs = other_references(&at("k.yaml"), text, &at(OCI)).unwrap();
         let fields: Vec<&str> = refs.iter().map(|r| r.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -1083,7 +1192,7 @@ bases: [oci-creds.yaml]
         );
         let only_resources = "resources:\n- oci-creds.yaml\n";
         assert!(
-            other_references("k.yaml", only_resources, OCI)
+            other_references(&at("k.yaml"), only_resources, &at(OCI))
                 .unwrap()
                 .is_empty()
         );
@@ -1262,7 +1371,7 @@ bases: [oci-creds.yaml]
         #[test]
         fn remove_and_add_round_trip(k in kust()) {
             let text = k.render(true);
-            let out = remove_resource("k.yaml", &text, OCI).unwrap().expect("entry to remove");
+            let out = remove_resource(&at("k.yaml"), &text, &at(OCI)).unwrap().expect("entry to remove");
             // Exact text: every other line, comment and ending is untouched.
             prop_assert_eq!(&out, &k.render(false), "input:\n{}", text);
             // Parsed value: the original minus that one entry.
@@ -1273,11 +1382,11 @@ bases: [oci-creds.yaml]
                 .retain(|e| !entry_matches(e.as_str().unwrap(), OCI));
             prop_assert_eq!(serde_yaml::from_str::<Value>(&out).unwrap(), expected);
             // Removing twice is a no-op; adding back re-contains the entry.
-            prop_assert_eq!(remove_resource("k.yaml", &out, OCI).unwrap(), None);
-            let back = add_resource("k.yaml", &out, OCI).unwrap().expect("entry to add");
+            prop_assert_eq!(remove_resource(&at("k.yaml"), &out, &at(OCI)).unwrap(), None);
+            let back = add_resource(&at("k.yaml"), &out, &at(OCI)).unwrap().expect("entry to add");
             let entries = resources("k.yaml", &back).unwrap();
             prop_assert!(entries.iter().any(|e| entry_matches(e, OCI)));
-            prop_assert_eq!(add_resource("k.yaml", &back, OCI).unwrap(), None);
+            prop_assert_eq!(add_resource(&at("k.yaml"), &back, &at(OCI)).unwrap(), None);
             prop_assert_eq!(back.ends_with('\n'), text.ends_with('\n'));
             // A one-line result without a final newline keeps no line ending to learn CRLF from.
             if out.contains('\n') {

@@ -12,5 +12,6 @@ pub mod kustomize;
 pub mod manifest;
 pub mod redact;
 pub mod reflector;
+pub mod repo_path;
 pub mod secret;
 pub mod sops_format;

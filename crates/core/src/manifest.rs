@@ -8,8 +8,13 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_yaml::Value;
 
+/// The UTF-8 byte order mark some editors (Windows Notepad, VS Code "UTF-8 with BOM") write first.
+pub const BOM: char = '\u{feff}';
+
 /// Every non-empty document of a (possibly multi-document) YAML text. `origin` names the file in errors.
+/// A leading byte order mark is accepted (YAML 1.2 §5.2 allows one at the start of a stream).
 pub fn parse_documents(origin: &str, text: &str) -> Result<Vec<Value>> {
+    let text = text.strip_prefix(BOM).unwrap_or(text);
     let mut docs = Vec::new();
     for (index, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(de).with_context(|| {
@@ -77,6 +82,15 @@ mod tests {
         .unwrap();
         assert_eq!(docs.len(), 2);
         assert!(is(&docs[1], "", "Secret"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_content() {
+        let with_bom = "\u{feff}---\nkind: Secret\n---\nkind: B\n";
+        let docs = parse_documents("x.yaml", with_bom).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(kind(&docs[0]), Some("Secret"));
+        assert_eq!(docs, parse_documents("x.yaml", &with_bom[3..]).unwrap());
     }
 
     #[test]

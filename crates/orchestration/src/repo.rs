@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use ocitool_adapters::changeset::Changeset;
 use ocitool_core::kustomize;
 use ocitool_core::manifest;
+use ocitool_core::repo_path::RepoPath;
 use ocitool_core::secret::{self, FILE_NAME};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ pub struct Overlay {
     pub customer: Option<String>,
     pub cluster: String,
     /// Repo-relative, e.g. `acme/applications/overlays/prod`.
-    pub path: String,
+    pub path: RepoPath,
 }
 
 impl Overlay {
@@ -37,12 +38,18 @@ impl Overlay {
         }
     }
 
-    pub fn join(&self, rel: &str) -> String {
-        format!("{}/{rel}", self.path)
+    /// `rel` inside the overlay. `rel` is a layout path ocitool itself spells (`flux-system/…`,
+    /// `services/`), never user input, so climbing out of the overlay is a programming error.
+    #[track_caller]
+    pub fn join(&self, rel: &str) -> RepoPath {
+        match self.path.join(rel) {
+            Ok(path) if path.starts_with(&self.path) => path,
+            _ => panic!("{rel}: not a path inside overlay {}", self.path),
+        }
     }
 
     /// Where the consolidated source Secret lives.
-    pub fn source_path(&self) -> String {
+    pub fn source_path(&self) -> RepoPath {
         self.join(&format!("flux-system/{FILE_NAME}"))
     }
 }
@@ -98,7 +105,7 @@ pub fn overlays(cs: &Changeset, customer: Option<&str>) -> Result<Vec<Overlay>> 
         for cluster in subdirs(cs, &root) {
             all.push(Overlay {
                 customer: owner.clone(),
-                path: format!("{root}/{cluster}"),
+                path: RepoPath::new(&format!("{root}/{cluster}"))?,
                 cluster,
             });
         }
@@ -152,8 +159,8 @@ pub fn overlay(cs: &Changeset, customer: Option<&str>, cluster: &str) -> Result<
 /// A `kustomization.yaml` file: its directory, namespace and resources.
 #[derive(Debug, Clone)]
 pub struct KustomizationFile {
-    pub path: String,
-    pub dir: String,
+    pub path: RepoPath,
+    pub dir: RepoPath,
     pub text: String,
     pub namespace: Option<String>,
     pub resources: Vec<String>,
@@ -162,10 +169,11 @@ pub struct KustomizationFile {
 /// A Flux `Kustomization` (kustomize.toolkit.fluxcd.io) found in the overlay.
 #[derive(Debug, Clone)]
 pub struct FluxKustomization {
-    pub file: String,
+    pub file: RepoPath,
     pub name: String,
-    /// `spec.path`, normalized (`./a/b/` → `a/b`): relative to the root of its source.
-    pub path: String,
+    /// `spec.path` as Flux resolves it (`./a/b/` → `a/b`, see [`RepoPath::within_root`]):
+    /// relative to the root of its source.
+    pub path: RepoPath,
     pub target_namespace: Option<String>,
     pub source_kind: String,
     pub source_name: String,
@@ -178,54 +186,54 @@ pub struct OverlayIndex {
     pub kustomizations: Vec<KustomizationFile>,
     pub flux_kustomizations: Vec<FluxKustomization>,
     /// Every document of every other YAML file, by file.
-    pub documents: BTreeMap<String, Vec<Value>>,
+    pub documents: BTreeMap<RepoPath, Vec<Value>>,
 }
 
-/// `a/./b/../c/` → `a/c`; quotes and `./` prefixes of kustomization entries included.
-pub fn normalize_path(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.trim().trim_matches(['"', '\'']).split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
+impl KustomizationFile {
+    /// The repository paths its `resources:` entries resolve to (URLs and entries that cannot
+    /// resolve left out; [`Self::check_entries`] refuses the latter).
+    pub fn targets(&self) -> impl Iterator<Item = RepoPath> + '_ {
+        self.resources
+            .iter()
+            .filter_map(|e| kustomize::resolve_entry(&self.path, e).ok().flatten())
     }
-    parts.join("/")
+
+    /// An error naming this file when an entry cannot build (an absolute path).
+    pub fn check_entries(&self) -> Result<()> {
+        for entry in &self.resources {
+            kustomize::resolve_entry(&self.path, entry)?;
+        }
+        Ok(())
+    }
 }
 
-fn parent_dir(path: &str) -> &str {
-    path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+fn is_yaml(path: &RepoPath) -> bool {
+    path.as_str().ends_with(".yaml") || path.as_str().ends_with(".yml")
 }
 
-fn is_yaml(path: &str) -> bool {
-    path.ends_with(".yaml") || path.ends_with(".yml")
-}
-
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+fn is_kustomization_file(path: &RepoPath) -> bool {
+    path.file_name()
+        .is_some_and(|name| KUSTOMIZATION_FILES.contains(&name))
 }
 
 /// Parse every YAML file of the overlay (through the changeset's view).
 pub fn index(cs: &Changeset, overlay: &Overlay) -> Result<OverlayIndex> {
     let mut idx = OverlayIndex::default();
     for path in cs.files_under(&overlay.path)? {
-        let name = file_name(&path);
-        if !is_yaml(&path) && !KUSTOMIZATION_FILES.contains(&name) {
+        let kustomization = is_kustomization_file(&path);
+        if !is_yaml(&path) && !kustomization {
             continue;
         }
         let text = cs.read(&path)?.unwrap_or_default();
-        let docs = manifest::parse_documents(&path, &text)?;
-        if KUSTOMIZATION_FILES.contains(&name) {
+        let docs = manifest::parse_documents(path.as_str(), &text)?;
+        if kustomization {
             idx.kustomizations.push(KustomizationFile {
-                dir: parent_dir(&path).to_string(),
+                dir: kustomize::dir_of(&path),
                 namespace: docs
                     .first()
                     .and_then(|d| manifest::str_at(d, &["namespace"]))
                     .map(String::from),
-                resources: kustomize::resources(&path, &text)?,
+                resources: kustomize::resources(path.as_str(), &text)?,
                 path,
                 text,
             });
@@ -238,15 +246,15 @@ pub fn index(cs: &Changeset, overlay: &Overlay) -> Result<OverlayIndex> {
     Ok(idx)
 }
 
-fn flux_kustomization(file: &str, doc: &Value) -> Option<FluxKustomization> {
+fn flux_kustomization(file: &RepoPath, doc: &Value) -> Option<FluxKustomization> {
     if !manifest::is(doc, FLUX_KUSTOMIZE_GROUP, "Kustomization") {
         return None;
     }
     let spec = |p: &[&str]| manifest::str_at(doc, &[&["spec"], p].concat()).map(String::from);
     Some(FluxKustomization {
-        file: file.to_string(),
+        file: file.clone(),
         name: manifest::name(doc).unwrap_or_default().to_string(),
-        path: normalize_path(&spec(&["path"]).unwrap_or_default()),
+        path: RepoPath::within_root(&spec(&["path"]).unwrap_or_default()).ok()?,
         target_namespace: spec(&["targetNamespace"]),
         source_kind: spec(&["sourceRef", "kind"]).unwrap_or_default(),
         source_name: spec(&["sourceRef", "name"]).unwrap_or_default(),
@@ -255,38 +263,32 @@ fn flux_kustomization(file: &str, doc: &Value) -> Option<FluxKustomization> {
 }
 
 impl OverlayIndex {
-    /// Kustomization files whose `resources:` list `file` (a repo-relative path).
-    pub fn referencing(&self, file: &str) -> Vec<&KustomizationFile> {
+    /// Kustomization files with a `resources:` entry resolving to `file`, however it is spelled.
+    pub fn referencing(&self, file: &RepoPath) -> Vec<&KustomizationFile> {
         self.kustomizations
             .iter()
-            .filter(|k| {
-                k.resources
-                    .iter()
-                    .any(|e| normalize_path(&format!("{}/{e}", k.dir)) == file)
-            })
+            .filter(|k| k.targets().any(|t| &t == file))
             .collect()
     }
 
     /// The kustomization file of directory `dir`, if any.
-    pub fn kustomization_in(&self, dir: &str) -> Option<&KustomizationFile> {
-        self.kustomizations.iter().find(|k| k.dir == dir)
+    pub fn kustomization_in(&self, dir: &RepoPath) -> Option<&KustomizationFile> {
+        self.kustomizations.iter().find(|k| &k.dir == dir)
     }
 
     /// The Flux Kustomization that builds `dir`: the one whose `spec.path` is `dir` or its nearest ancestor.
-    pub fn flux_kustomization_for(&self, dir: &str) -> Option<&FluxKustomization> {
+    pub fn flux_kustomization_for(&self, dir: &RepoPath) -> Option<&FluxKustomization> {
         self.flux_kustomizations
             .iter()
-            .filter(|f| {
-                !f.path.is_empty() && (dir == f.path || dir.starts_with(&format!("{}/", f.path)))
-            })
-            .max_by_key(|f| f.path.len())
+            .filter(|f| !f.path.is_root() && dir.starts_with(&f.path))
+            .max_by_key(|f| f.path.as_str().len())
     }
 
     /// `secretRef.name` → registry host, from OCI HelmRepositories/OCIRepositories under `dir`.
-    pub fn oci_registries_under(&self, dir: &str) -> BTreeMap<String, String> {
+    pub fn oci_registries_under(&self, dir: &RepoPath) -> BTreeMap<String, String> {
         let mut found = BTreeMap::new();
         for (path, docs) in &self.documents {
-            if parent_dir(path) != dir {
+            if path.parent().as_ref() != Some(dir) {
                 continue;
             }
             for doc in docs {
@@ -306,7 +308,7 @@ impl OverlayIndex {
     pub fn deploys_reflector(&self) -> bool {
         self.flux_kustomizations
             .iter()
-            .any(|f| f.path.ends_with("managed-services/reflector"))
+            .any(|f| f.path.as_str().ends_with("managed-services/reflector"))
             || self.documents.values().flatten().any(|d| {
                 manifest::is(d, "helm.toolkit.fluxcd.io", "HelmRelease")
                     && manifest::name(d) == Some("reflector")
@@ -350,29 +352,25 @@ impl NamespaceSource {
 pub struct CredFile {
     /// The service directory relative to `services/` (usually one name).
     pub service: String,
-    pub dir: String,
-    pub path: String,
+    pub dir: RepoPath,
+    pub path: RepoPath,
     pub secret_name: String,
     pub secret_type: String,
     pub encrypted: bool,
     pub namespace: String,
     pub namespace_source: NamespaceSource,
     /// The kustomization file listing it under `resources:`, if any.
-    pub kustomization: Option<String>,
+    pub kustomization: Option<RepoPath>,
     /// `secretRef.name` → registry of OCI repositories in the service directory (for basic-auth Secrets).
     pub oci_registries: BTreeMap<String, String>,
 }
 
 impl CredFile {
-    /// How its kustomization's `resources:` entry names it: the path relative to that file's directory.
+    /// How its kustomization's `resources:` entry names it: the path relative to that file's
+    /// directory (`oci-creds.yaml`, or `../loki/oci-creds.yaml` from a sibling).
     pub fn resource_entry(&self) -> Option<String> {
-        let kustomization_dir = parent_dir(self.kustomization.as_deref()?);
-        Some(
-            self.path
-                .strip_prefix(&format!("{kustomization_dir}/"))
-                .unwrap_or(&self.path)
-                .to_string(),
-        )
+        let kustomization = self.kustomization.as_ref()?;
+        Some(self.path.relative_to(&kustomize::dir_of(kustomization)))
     }
 }
 
@@ -382,7 +380,7 @@ pub struct Scan {
     pub overlay: Overlay,
     pub files: Vec<CredFile>,
     /// The existing consolidated source, if the cluster was consolidated before.
-    pub source: Option<String>,
+    pub source: Option<RepoPath>,
     pub deploys_reflector: bool,
     pub warnings: Vec<String>,
 }
@@ -398,8 +396,12 @@ impl Scan {
 
 /// Find every per-service credentials file of `overlay` and everything ocitool needs to know about it.
 pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
+    refuse_hiding_symlinks(cs, overlay)?;
     let idx = index(cs, overlay)?;
-    let services_prefix = overlay.join("services/");
+    for k in &idx.kustomizations {
+        k.check_entries()?;
+    }
+    let services = overlay.join("services");
     let mut scan = Scan {
         overlay: overlay.clone(),
         files: Vec::new(),
@@ -411,8 +413,8 @@ pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
     };
     // The index has already listed and parsed every YAML file of the overlay, these included.
     for (path, docs) in &idx.documents {
-        if file_name(path) == FILE_NAME && path.starts_with(&services_prefix) {
-            let file = cred_file(&idx, path, docs, &services_prefix)?;
+        if path.file_name() == Some(FILE_NAME) && path.starts_with(&services) {
+            let file = cred_file(&idx, path, docs, &services)?;
             if file.kustomization.is_none() {
                 scan.warnings.push(format!(
                     "{path}: no kustomization lists it, so it was never applied; it will be removed and \
@@ -432,18 +434,41 @@ pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
     Ok(scan)
 }
 
+/// The scan lists files without following symlinks (a link may lead anywhere, even out of the
+/// repository), so a symlinked directory would hide its credentials and kustomizations, and a
+/// symlinked kustomization or credentials file would be skipped while the file it shares with
+/// other places stays listed. Either is refused, naming the link, rather than skipped.
+fn refuse_hiding_symlinks(cs: &Changeset, overlay: &Overlay) -> Result<()> {
+    for link in cs.symlinks_under(&overlay.path)? {
+        let path = &link.path;
+        let what = if link.to_dir {
+            "a symlinked directory: ocitool does not follow symlinks, so it cannot see the \
+             credentials and kustomizations it holds"
+        } else if is_kustomization_file(path) || path.file_name() == Some(FILE_NAME) {
+            "a symlink: ocitool edits and deletes regular files only (editing through the link \
+             would change every place that shares its target, and the entries of a linked \
+             kustomization resolve against the link's directory, not the target's)"
+        } else {
+            continue;
+        };
+        bail!(
+            "{path} is {what}. Replace the link with a copy of what it points to (or consolidate \
+             this cluster by hand) and run again"
+        );
+    }
+    Ok(())
+}
+
 fn cred_file(
     idx: &OverlayIndex,
-    path: &str,
+    path: &RepoPath,
     docs: &[Value],
-    services_prefix: &str,
+    services: &RepoPath,
 ) -> Result<CredFile> {
-    let meta = secret::meta(path, secret::the_secret(path, docs)?)?;
-    let dir = parent_dir(path).to_string();
-    let service = dir
-        .strip_prefix(services_prefix)
-        .unwrap_or(&dir)
-        .to_string();
+    let origin = path.as_str();
+    let meta = secret::meta(origin, secret::the_secret(origin, docs)?)?;
+    let dir = kustomize::dir_of(path);
+    let service = dir.relative_to(services);
     refuse_other_references(idx, path, &service)?;
     let referencing = idx.referencing(path);
     let kustomization = referencing.first().map(|k| k.path.clone());
@@ -456,7 +481,7 @@ fn cred_file(
         })?;
     Ok(CredFile {
         service,
-        path: path.to_string(),
+        path: path.clone(),
         secret_name: meta.name,
         secret_type: meta.type_,
         encrypted: ocitool_core::sops_format::carries_sops_metadata(docs),
@@ -472,7 +497,7 @@ fn cred_file(
 /// `namespace:`, then the Secret's own `metadata.namespace`.
 fn resolve_namespace(
     idx: &OverlayIndex,
-    dir: &str,
+    dir: &RepoPath,
     referencing: Option<&KustomizationFile>,
     meta: &secret::SecretMeta,
 ) -> Option<(String, NamespaceSource)> {
@@ -492,13 +517,14 @@ fn resolve_namespace(
     .find_map(|(ns, source)| ns.filter(|n| !n.is_empty()).map(|n| (n, source)))
 }
 
-fn refuse_other_references(idx: &OverlayIndex, path: &str, service: &str) -> Result<()> {
-    for k in &idx.kustomizations {
-        let Some(relative) = path.strip_prefix(&format!("{}/", k.dir)) else {
-            continue;
-        };
-        let others = kustomize::other_references(&k.path, &k.text, relative)?;
+fn refuse_other_references(idx: &OverlayIndex, path: &RepoPath, service: &str) -> Result<()> {
+    let name = path.file_name().unwrap_or_default();
+    // Any spelling of a reference ends in the file's name, so a kustomization without it in its
+    // text cannot refer to the file; that spares parsing every kustomization once per file.
+    for k in idx.kustomizations.iter().filter(|k| k.text.contains(name)) {
+        let others = kustomize::other_references(&k.path, &k.text, path)?;
         if let Some(first) = others.first() {
+            let relative = path.relative_to(&k.dir);
             bail!(
                 "service `{service}`: {} refers to {relative} as `{}` ({}), not as a plain resource; \
                  ocitool only moves files listed under `resources:`. Remove that reference (or consolidate \
@@ -516,10 +542,62 @@ fn refuse_other_references(idx: &OverlayIndex, path: &str, service: &str) -> Res
 mod tests {
     use super::*;
 
+    fn at(path: &str) -> RepoPath {
+        RepoPath::new(path).unwrap()
+    }
+
     #[test]
-    fn paths_normalize_like_kustomize_entries() {
-        assert_eq!(normalize_path("./a//b/./c/"), "a/b/c");
-        assert_eq!(normalize_path("'a/../oci-creds.yaml'"), "oci-creds.yaml");
+    fn entries_are_resolved_against_their_kustomization() {
+        let k = KustomizationFile {
+            path: at("o/services/grafana/kustomization.yaml"),
+            dir: at("o/services/grafana"),
+            text: String::new(),
+            namespace: None,
+            resources: [
+                "./a.yaml",
+                "../loki/oci-creds.yaml",
+                "https://x/y.yaml",
+                "/abs.yaml",
+            ]
+            .map(String::from)
+            .to_vec(),
+        };
+        let targets: Vec<RepoPath> = k.targets().collect();
+        assert_eq!(
+            targets,
+            [
+                at("o/services/grafana/a.yaml"),
+                at("o/services/loki/oci-creds.yaml")
+            ]
+        );
+        let err = k.check_entries().unwrap_err().to_string();
+        assert!(
+            err.contains("o/services/grafana/kustomization.yaml: `resources:` entry `/abs.yaml`"),
+            "{err}"
+        );
+        let idx = OverlayIndex {
+            kustomizations: vec![k],
+            ..OverlayIndex::default()
+        };
+        assert_eq!(
+            idx.referencing(&at("o/services/loki/oci-creds.yaml")).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn overlay_paths_stay_inside_the_overlay() {
+        let overlay = Overlay {
+            customer: None,
+            cluster: "prod".into(),
+            path: at("applications/overlays/prod"),
+        };
+        assert_eq!(
+            overlay.source_path(),
+            "applications/overlays/prod/flux-system/oci-creds.yaml"
+        );
+        let escape = std::panic::catch_unwind(|| overlay.join("../dev"));
+        assert!(escape.is_err());
     }
 
     #[test]

@@ -7,9 +7,7 @@
 //! a finding (credentials are decrypted into memory only to check that they parse). Builds run
 //! `kubectl kustomize` on the files on disk, so validate a repository before staging changes to it.
 
-use crate::repo::{
-    self, FluxKustomization, Overlay, OverlayIndex, is_registry_source, normalize_path,
-};
+use crate::repo::{self, FluxKustomization, Overlay, OverlayIndex, is_registry_source};
 use crate::workspace::Workspace;
 use anyhow::Result;
 use ocitool_adapters::kustomize;
@@ -18,6 +16,7 @@ use ocitool_core::manifest;
 use ocitool_core::reflector::model::{Outcome, ReflectionSettings, SourceSecret, plan};
 use ocitool_core::reflector::verify::{self, VerifyReport};
 use ocitool_core::reflector::{ALLOWED, ALLOWED_NAMESPACES, AUTO_ENABLED, AUTO_NAMESPACES};
+use ocitool_core::repo_path::RepoPath;
 use ocitool_core::secret::{self, DOCKERCONFIGJSON_TYPE, FILE_NAME, SOURCE_NAMESPACE, SecretMeta};
 use rayon::prelude::*;
 use serde_yaml::Value;
@@ -107,10 +106,10 @@ fn check_single_source(
     let source_path = overlay.source_path();
     let run = consolidate_command(overlay);
     for path in ws.changes.files_under(&overlay.path)? {
-        if path.rsplit('/').next() == Some(FILE_NAME) && path != source_path {
+        if path.file_name() == Some(FILE_NAME) && path != source_path {
             out.push(
                 Severity::Error,
-                &path,
+                path.as_str(),
                 format!(
                     "per-service copy of the registry credentials; a cluster keeps exactly one source at \
                      {source_path} (Property 7). Run `{run}` to move it there"
@@ -122,7 +121,7 @@ fn check_single_source(
     if source.is_none() {
         out.push(
             Severity::Error,
-            &source_path,
+            source_path.as_str(),
             format!("the source Secret is missing; run `{run}` to create it"),
         );
     }
@@ -170,13 +169,13 @@ fn build_all<'a>(
     let mut dirs: BTreeMap<PathBuf, String> = idx
         .kustomizations
         .iter()
-        .map(|k| (root.join(&k.dir), k.path.clone()))
+        .map(|k| (root.join(&k.dir), k.path.to_string()))
         .collect();
     let mut unseen = Vec::new();
     for flux in &idx.flux_kustomizations {
         match flux_dir(root, flux, options) {
             Some(dir) => {
-                dirs.entry(dir).or_insert_with(|| flux.file.clone());
+                dirs.entry(dir).or_insert_with(|| flux.file.to_string());
             }
             None => unseen.push(format!("`{}` (from {})", flux.name, flux.source_name)),
         }
@@ -184,7 +183,7 @@ fn build_all<'a>(
     if !unseen.is_empty() {
         out.push(
             Severity::Info,
-            &overlay.path,
+            overlay.path.as_str(),
             format!(
                 "the analysis saw the overlay only: Flux Kustomizations {} build from other repositories; \
                  pass --set base_repo=DIR to include them",
@@ -216,7 +215,7 @@ fn build_all<'a>(
         .iter()
         .filter_map(|flux| {
             let text = built.get(&flux_dir(root, flux, options)?)?.as_ref().ok()?;
-            let docs = manifest::parse_documents(&flux.file, text).ok()?;
+            let docs = manifest::parse_documents(flux.file.as_str(), text).ok()?;
             Some(Built { flux, docs })
         })
         .collect()
@@ -230,7 +229,7 @@ fn origin_of(idx: &OverlayIndex, doc: &Value) -> Option<String> {
     idx.documents
         .iter()
         .find(|(_, docs)| docs.iter().any(same))
-        .map(|(file, _)| file.clone())
+        .map(|(file, _)| file.to_string())
 }
 
 /// `secretRef.namespace` is not in the Flux schema: the field is dropped and the ref stays local.
@@ -240,7 +239,7 @@ fn check_secret_ref_namespaces(idx: &OverlayIndex, builds: &[Built], out: &mut F
             if manifest::str_at(doc, &["spec", "secretRef", "namespace"]).is_none() {
                 continue;
             }
-            let file = origin_of(idx, doc).unwrap_or_else(|| built.flux.file.clone());
+            let file = origin_of(idx, doc).unwrap_or_else(|| built.flux.file.to_string());
             out.push(
                 Severity::Error,
                 &file,
@@ -322,7 +321,7 @@ fn needs(
             if is_https_helm_repository(doc) {
                 out.push(
                     Severity::Error,
-                    &origin_of(idx, doc).unwrap_or_else(|| built.flux.file.clone()),
+                    &origin_of(idx, doc).unwrap_or_else(|| built.flux.file.to_string()),
                     format!(
                         "{what} is an HTTPS chart index (spec.type is not `oci`); Flux authenticates those only \
                          with `username`/`password` keys, so the dockerconfigjson `{secret}` gives it no credentials. \
@@ -341,7 +340,7 @@ fn needs(
                 }
                 None => out.push(
                     Severity::Warning,
-                    &origin_of(idx, doc).unwrap_or_else(|| built.flux.file.clone()),
+                    &origin_of(idx, doc).unwrap_or_else(|| built.flux.file.to_string()),
                     format!(
                         "{what} needs `{secret}` but has no namespace: set `targetNamespace` on Flux Kustomization \
                          `{}` ({}) or metadata.namespace, so Flux can apply it and the mirror can follow",
@@ -358,23 +357,19 @@ fn needs(
 // ---------------------------------------------------------------------------------------------
 // Reachability: Flux must apply the source, and decrypt it while doing so
 
-/// Whether the kustomization chain starting at `start` (repo-relative) includes directory `target`.
-fn reaches(idx: &OverlayIndex, start: &str, target: &str) -> bool {
-    let mut queue = vec![start.to_string()];
+/// Whether the kustomization chain starting at `start` includes directory `target`.
+fn reaches(idx: &OverlayIndex, start: &RepoPath, target: &RepoPath) -> bool {
+    let mut queue = vec![start.clone()];
     let mut seen = BTreeSet::new();
     while let Some(dir) = queue.pop() {
-        if dir == target {
+        if &dir == target {
             return true;
         }
         if !seen.insert(dir.clone()) {
             continue;
         }
         if let Some(k) = idx.kustomization_in(&dir) {
-            queue.extend(
-                k.resources
-                    .iter()
-                    .map(|e| normalize_path(&format!("{dir}/{e}"))),
-            );
+            queue.extend(k.targets());
         }
     }
     false
@@ -384,7 +379,7 @@ fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
     let dir = overlay.join("flux-system");
     let listed = idx
         .kustomization_in(&dir)
-        .is_some_and(|k| k.resources.iter().any(|e| normalize_path(e) == FILE_NAME));
+        .is_some_and(|k| k.targets().any(|t| t == overlay.source_path()));
     if !listed {
         out.push(
             Severity::Error,
@@ -400,7 +395,7 @@ fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
     if builders.is_empty() {
         out.push(
             Severity::Error,
-            &overlay.path,
+            overlay.path.as_str(),
             format!("no Flux Kustomization (sourceRef {OWN_SOURCE}) builds {dir}, so the source is never applied; point one's spec.path at it or at a kustomization that includes it"),
         );
     } else if !builders
@@ -410,7 +405,7 @@ fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
         for flux in builders {
             out.push(
                 Severity::Error,
-                &flux.file,
+                flux.file.as_str(),
                 format!(
                     "Flux Kustomization `{}` applies {dir} without `spec.decryption.provider: sops`, so Flux would \
                      apply the source's ciphertext; add `decryption: {{provider: sops, secretRef: {{name: sops-age}}}}`",
@@ -432,15 +427,16 @@ fn check_source(
     builds: &[Built],
     out: &mut Findings,
 ) {
-    let path = overlay.source_path();
-    let meta = match secret::secret_document(&path, text).and_then(|s| secret::meta(&path, &s)) {
+    let source_path = overlay.source_path();
+    let path = source_path.as_str();
+    let meta = match secret::secret_document(path, text).and_then(|s| secret::meta(path, &s)) {
         Ok(meta) => meta,
-        Err(e) => return out.push(Severity::Error, &path, format!("{e:#}")),
+        Err(e) => return out.push(Severity::Error, path, format!("{e:#}")),
     };
     if meta.type_ != DOCKERCONFIGJSON_TYPE {
         out.push(
             Severity::Error,
-            &path,
+            path,
             format!(
                 "the source has type `{}`; it must be {DOCKERCONFIGJSON_TYPE} (re-run `{}`)",
                 meta.type_,
@@ -450,18 +446,18 @@ fn check_source(
     }
     let encrypted = ocitool_core::sops_format::is_encrypted(text);
     if encrypted {
-        check_recipients(ws, &path, text, out);
+        check_recipients(ws, path, text, out);
     } else {
         out.push(
             Severity::Error,
-            &path,
+            path,
             "is NOT sops-encrypted: its credentials are in git in plaintext; encrypt it with \
              `sops encrypt -i` and rotate the credentials",
         );
     }
-    check_credentials(ws, &path, text, encrypted, out);
+    check_credentials(ws, path, text, encrypted, out);
     let needed = needs(idx, builds, &meta.name, out);
-    check_reflection(&path, &meta, &needed, out);
+    check_reflection(path, &meta, &needed, out);
 }
 
 /// The `age` recipients `.sops.yaml` assigns to `path` (first matching creation rule), or None.
@@ -501,7 +497,7 @@ fn file_recipients(text: &str) -> BTreeSet<String> {
 fn check_recipients(ws: &Workspace, path: &str, text: &str, out: &mut Findings) {
     let config = ws
         .changes
-        .read(".sops.yaml")
+        .read(&RepoPath::new(".sops.yaml").expect("a repository path"))
         .ok()
         .flatten()
         .unwrap_or_default();

@@ -11,6 +11,7 @@ use ocitool_adapters::changeset::Changeset;
 use ocitool_adapters::sops::Sops;
 use ocitool_core::creds::Credentials;
 use ocitool_core::kustomize;
+use ocitool_core::repo_path::RepoPath;
 use ocitool_core::secret::{self, SourceSpec};
 use std::path::Path;
 
@@ -39,7 +40,7 @@ impl Workspace {
         Ok(self.sops.as_ref().expect("just set"))
     }
 
-    fn content(&self, path: &str) -> Result<String> {
+    fn content(&self, path: &RepoPath) -> Result<String> {
         self.changes
             .read(path)?
             .with_context(|| format!("{path} does not exist"))
@@ -50,7 +51,7 @@ impl Workspace {
     pub fn credentials_of(&mut self, files: &[CredFile]) -> Result<Vec<Credentials>> {
         let contents: Vec<(String, String)> = files
             .iter()
-            .map(|f| Ok((f.path.clone(), self.content(&f.path)?)))
+            .map(|f| Ok((f.path.to_string(), self.content(&f.path)?)))
             .collect::<Result<_>>()?;
         let encrypted: Vec<(String, String)> = files
             .iter()
@@ -83,8 +84,8 @@ impl Workspace {
         let Some(text) = self.changes.read(&path)? else {
             return Ok(None);
         };
-        let plaintext = self.sops()?.decrypt(&path, &text)?;
-        let mut spec = secret::read_source(&path, plaintext.expose())?;
+        let plaintext = self.sops()?.decrypt(path.as_str(), &text)?;
+        let mut spec = secret::read_source(path.as_str(), plaintext.expose())?;
         // Named so that `--set prefer=source` can settle a conflict in the existing source's favour.
         spec.credentials = spec.credentials.with_origin("source");
         Ok(Some(spec))
@@ -101,28 +102,29 @@ impl Workspace {
             return Ok(false);
         }
         let path = overlay.source_path();
-        let ciphertext = secret::encrypt_source(self.sops()?, &path, spec)?;
+        let ciphertext = secret::encrypt_source(self.sops()?, path.as_str(), spec)?;
         self.changes.write(&path, &ciphertext)?;
         Ok(true)
     }
 
-    /// Remove `file_name`'s `resources:` entry from a kustomization; false when it was not listed.
-    pub fn remove_resource(&mut self, kustomization: &str, file_name: &str) -> Result<bool> {
+    /// Remove every `resources:` entry of a kustomization resolving to `target`, however it is
+    /// spelled; false when none does.
+    pub fn remove_resource(&mut self, kustomization: &RepoPath, target: &RepoPath) -> Result<bool> {
         self.edit_kustomization(kustomization, |text| {
-            kustomize::remove_resource(kustomization, text, file_name)
+            kustomize::remove_resource(kustomization, text, target)
         })
     }
 
-    /// Add a `resources:` entry to a kustomization; false when it was already listed.
-    pub fn add_resource(&mut self, kustomization: &str, file_name: &str) -> Result<bool> {
+    /// Add a `resources:` entry for `target` to a kustomization; false when one already resolves to it.
+    pub fn add_resource(&mut self, kustomization: &RepoPath, target: &RepoPath) -> Result<bool> {
         self.edit_kustomization(kustomization, |text| {
-            kustomize::add_resource(kustomization, text, file_name)
+            kustomize::add_resource(kustomization, text, target)
         })
     }
 
     fn edit_kustomization(
         &mut self,
-        path: &str,
+        path: &RepoPath,
         edit: impl FnOnce(&str) -> Result<Option<String>>,
     ) -> Result<bool> {
         let text = self.content(path)?;

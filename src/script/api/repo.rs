@@ -1,9 +1,27 @@
 //! `repo` methods: navigating the fleet, reading and staging changes.
 
+use crate::script::api::ScriptResult;
+use crate::script::runtime_error;
+use ocitool_core::kustomize::dir_of;
+use ocitool_core::repo_path::RepoPath;
 use rhai::plugin::*;
+
+/// A script's path string as a [`RepoPath`]: the boundary where `..` above the root, absolute
+/// paths and empty strings are refused, naming the path.
+fn repo_path(path: &str) -> ScriptResult<RepoPath> {
+    RepoPath::new(path).map_err(|e| runtime_error(e.into()))
+}
+
+/// `file` as spelled in the kustomization `kustomization` (relative to its directory).
+fn entry_target(kustomization: &RepoPath, file: &str) -> ScriptResult<RepoPath> {
+    dir_of(kustomization)
+        .join(file)
+        .map_err(|e| runtime_error(anyhow::anyhow!("{kustomization}: {e}")))
+}
 
 #[export_module]
 pub mod repo_api {
+    use super::{entry_target, repo_path};
     use crate::progress::{Display, Progress};
     use crate::script::Repo;
     use crate::script::api::{ScriptResult, items, strings};
@@ -149,32 +167,45 @@ pub mod repo_api {
     /// Stage removing the `resources:` entry for `file` from a kustomization file, keeping its formatting; false when not listed.
     #[rhai_fn(global, pure, return_raw)]
     pub fn remove_resource(repo: &mut Repo, kustomization: &str, file: &str) -> ScriptResult<bool> {
+        let kustomization = repo_path(kustomization)?;
+        let target = entry_target(&kustomization, file)?;
         repo.0
             .borrow_mut()
-            .remove_resource(kustomization, file)
+            .remove_resource(&kustomization, &target)
             .map_err(runtime_error)
     }
 
     /// Stage adding a `resources:` entry for `file` to a kustomization file, keeping its formatting; false when already listed.
     #[rhai_fn(global, pure, return_raw)]
     pub fn add_resource(repo: &mut Repo, kustomization: &str, file: &str) -> ScriptResult<bool> {
+        let kustomization = repo_path(kustomization)?;
+        let target = entry_target(&kustomization, file)?;
         repo.0
             .borrow_mut()
-            .add_resource(kustomization, file)
+            .add_resource(&kustomization, &target)
             .map_err(runtime_error)
     }
 
     /// Content of a repo-relative file as staged so far, or () when it does not exist.
     #[rhai_fn(global, pure, return_raw)]
     pub fn read(repo: &mut Repo, path: &str) -> ScriptResult<Dynamic> {
-        let text = repo.0.borrow().changes.read(path).map_err(runtime_error)?;
+        let text = repo
+            .0
+            .borrow()
+            .changes
+            .read(&repo_path(path)?)
+            .map_err(runtime_error)?;
         Ok(text.map(Dynamic::from).unwrap_or(Dynamic::UNIT))
     }
 
     /// Whether a repo-relative file exists (staged view).
     #[rhai_fn(global, pure, return_raw)]
     pub fn exists(repo: &mut Repo, path: &str) -> ScriptResult<bool> {
-        repo.0.borrow().changes.exists(path).map_err(runtime_error)
+        repo.0
+            .borrow()
+            .changes
+            .exists(&repo_path(path)?)
+            .map_err(runtime_error)
     }
 
     /// Stage writing `text` to a repo-relative file (never for secrets: use write_source).
@@ -183,7 +214,7 @@ pub mod repo_api {
         repo.0
             .borrow_mut()
             .changes
-            .write(path, text)
+            .write(&repo_path(path)?, text)
             .map_err(runtime_error)
     }
 
@@ -193,7 +224,7 @@ pub mod repo_api {
         repo.0
             .borrow_mut()
             .changes
-            .delete(path)
+            .delete(&repo_path(path)?)
             .map_err(runtime_error)
     }
 
