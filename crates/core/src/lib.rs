@@ -13,4 +13,5 @@ pub mod manifest;
 pub mod redact;
 pub mod reflector;
 pub mod secret;
+pub mod sops_config;
 pub mod sops_format;
