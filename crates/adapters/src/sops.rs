@@ -117,7 +117,8 @@ impl Sops {
     /// `parseCreationRuleForFile`). The config is copied into a private directory so that a
     /// staged, not yet applied edit counts: it holds recipients only, never a secret.
     pub fn encrypt_under(&self, scope: ConfigScope, plaintext: &str) -> Result<String> {
-        let dir = tempfile::tempdir().context("could not create a directory for the sops config")?;
+        let dir =
+            tempfile::tempdir().context("could not create a directory for the sops config")?;
         let config = dir.path().join(ocitool_core::sops_config::CONFIG_FILE);
         std::fs::write(&config, scope.config)
             .with_context(|| format!("could not write {}", config.display()))?;

@@ -172,13 +172,20 @@ fn patch_edit(text: &str, entry: &str) -> Option<Edit> {
         Some(Layout::Block { key, items, .. }) => Some(match items.last() {
             Some(last) => {
                 let dash = last.prefix.len() - last.prefix.trim_start().len();
-                line_after(text, &scan.lines[last.last], &indented(&last.prefix[..dash]), eol)
+                line_after(
+                    text,
+                    &scan.lines[last.last],
+                    &indented(&last.prefix[..dash]),
+                    eol,
+                )
             }
             None => line_after(text, &scan.lines[key], &indented("  "), eol),
         }),
         Some(_) => None,
         None => {
-            let last = (doc.start..doc.end).rev().find(|&i| !scan.body(i).trim().is_empty())?;
+            let last = (doc.start..doc.end)
+                .rev()
+                .find(|&i| !scan.body(i).trim().is_empty())?;
             let block = format!("patches:{eol}{}", indented("  "));
             Some(line_after(text, &scan.lines[last], &block, eol))
         }
@@ -771,8 +778,14 @@ mod tests {
         // An existing list at column 0 gets the entry after its last item, CRLF kept.
         let listed = "resources:\r\n- a.yaml\r\npatches:\r\n- path: p.yaml\r\n  target:\r\n    kind: Deployment\r\n# end\r\n";
         let edited = add_patch("k", listed, PATCH).unwrap().unwrap();
-        assert!(edited.contains("    kind: Deployment\r\n- patch: |\r\n    - op: add"), "{edited}");
-        assert!(edited.ends_with("name: flux-system\r\n# end\r\n"), "{edited}");
+        assert!(
+            edited.contains("    kind: Deployment\r\n- patch: |\r\n    - op: add"),
+            "{edited}"
+        );
+        assert!(
+            edited.ends_with("name: flux-system\r\n# end\r\n"),
+            "{edited}"
+        );
         assert_eq!(edited.matches('\n').count(), edited.matches("\r\n").count());
         assert!(add_patch("k", "patches: [{path: p.yaml}]\n", PATCH).is_err());
     }

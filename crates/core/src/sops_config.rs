@@ -136,9 +136,17 @@ impl CreationRule {
             age.extend(key_list(origin, number, source.get("age"))?);
         }
         let other_keys = key_sources.iter().any(|s| {
-            ["pgp", "kms", "gcp_kms", "azure_keyvault", "hc_vault_transit_uri", "hc_vault", "hckms"]
-                .iter()
-                .any(|k| s.get(*k).is_some_and(|v| !v.is_null()))
+            [
+                "pgp",
+                "kms",
+                "gcp_kms",
+                "azure_keyvault",
+                "hc_vault_transit_uri",
+                "hc_vault",
+                "hckms",
+            ]
+            .iter()
+            .any(|k| s.get(*k).is_some_and(|v| !v.is_null()))
         });
         Ok(CreationRule {
             number,
@@ -157,7 +165,10 @@ impl CreationRule {
     pub fn describe(&self) -> String {
         match &self.path_regex {
             Some(re) => format!("creation rule #{} (path_regex `{re}`)", self.number),
-            None => format!("creation rule #{} (no path_regex: matches every file)", self.number),
+            None => format!(
+                "creation rule #{} (no path_regex: matches every file)",
+                self.number
+            ),
         }
     }
 
@@ -210,7 +221,9 @@ impl CreationRule {
     pub fn selector_text(&self) -> String {
         match self.selectors.first() {
             Some((key, value)) => format!("{key}: {value}"),
-            None => format!("no selector (sops's default unencrypted_suffix {DEFAULT_UNENCRYPTED_SUFFIX})"),
+            None => format!(
+                "no selector (sops's default unencrypted_suffix {DEFAULT_UNENCRYPTED_SUFFIX})"
+            ),
         }
     }
 }
@@ -298,7 +311,9 @@ impl NewRule {
     pub fn render(&self, indent: &str, eol: &str) -> String {
         let regex = format!("'{}'", self.path_regex.replace('\'', "''"));
         [
-            format!("{indent}# Added by ocitool: the consolidated registry Secret, values encrypted."),
+            format!(
+                "{indent}# Added by ocitool: the consolidated registry Secret, values encrypted."
+            ),
             format!("{indent}- path_regex: {regex}"),
             format!("{indent}  encrypted_regex: {SECRET_VALUES_REGEX}"),
             format!("{indent}  age: {}", self.age.join(",")),
@@ -355,9 +370,7 @@ pub fn prepend_rule(origin: &str, text: &str, rule: &NewRule) -> Result<String> 
     edited.push_str(&lines[key + 1..].concat());
 
     let mut expected = before.clone();
-    let rules = expected
-        .get_mut("creation_rules")
-        .ok_or_else(refuse)?;
+    let rules = expected.get_mut("creation_rules").ok_or_else(refuse)?;
     match rules {
         Value::Sequence(items) => items.insert(0, rule.as_value()),
         Value::Null => *rules = Value::Sequence(vec![rule.as_value()]),
@@ -396,7 +409,10 @@ mod tests {
         assert_eq!(rule.age, ["age1root"]);
         // `.*` matches anything; a regex without anchors matches inside the path.
         let other = c.rule_for("elsewhere/file.yaml").unwrap().unwrap();
-        assert_eq!((other.number, other.age.clone()), (2, vec!["age1a".into(), "age1b".into()]));
+        assert_eq!(
+            (other.number, other.age.clone()),
+            (2, vec!["age1a".into(), "age1b".into()])
+        );
         let unanchored = config("creation_rules:\n  - path_regex: services/\n    age: a\n");
         assert!(unanchored.rule_for("x/services/y.yaml").unwrap().is_some());
         assert!(unanchored.rule_for("flux-system/y.yaml").unwrap().is_none());
@@ -418,29 +434,72 @@ mod tests {
 
     #[test]
     fn selectors_decide_which_secret_values_stay_clear() {
-        let rule = |selector: &str| config(&format!("creation_rules:\n  - age: a\n{selector}")).rules[0].clone();
+        let rule = |selector: &str| {
+            config(&format!("creation_rules:\n  - age: a\n{selector}")).rules[0].clone()
+        };
         let keys = [".dockerconfigjson"];
         let none: Vec<String> = Vec::new();
-        assert_eq!(rule("    encrypted_regex: ^(data|stringData)$\n").secret_values_in_clear(&keys), none);
-        assert_eq!(rule("    encrypted_regex: ^(data|stringData|credentials)$\n").secret_values_in_clear(&keys), none);
+        assert_eq!(
+            rule("    encrypted_regex: ^(data|stringData)$\n").secret_values_in_clear(&keys),
+            none
+        );
+        assert_eq!(
+            rule("    encrypted_regex: ^(data|stringData|credentials)$\n")
+                .secret_values_in_clear(&keys),
+            none
+        );
         assert_eq!(
             rule("    encrypted_regex: \"^(secret)$\"\n").secret_values_in_clear(&keys),
             ["data..dockerconfigjson", "stringData..dockerconfigjson"]
         );
         // Unanchored: `data` inside `metadata` matches too, but that does not weaken data itself.
-        assert_eq!(rule("    encrypted_regex: data\n").secret_values_in_clear(&keys), ["stringData..dockerconfigjson"]);
-        assert_eq!(rule("    unencrypted_regex: ^data$\n").secret_values_in_clear(&keys), ["data..dockerconfigjson"]);
-        assert_eq!(rule("    encrypted_suffix: _enc\n").secret_values_in_clear(&keys).len(), 2);
-        assert_eq!(rule("    unencrypted_suffix: json\n").secret_values_in_clear(&keys).len(), 2);
-        assert_eq!(rule("    encrypted_comment_regex: sops\n").secret_values_in_clear(&keys).len(), 2);
-        assert_eq!(rule("    unencrypted_comment_regex: x\n").secret_values_in_clear(&keys), none);
-        assert_eq!(rule("    mac_only_encrypted: true\n").secret_values_in_clear(&keys), none);
-        assert!(rule("").secret_values_in_clear(&["token_unencrypted"]).len() == 2);
+        assert_eq!(
+            rule("    encrypted_regex: data\n").secret_values_in_clear(&keys),
+            ["stringData..dockerconfigjson"]
+        );
+        assert_eq!(
+            rule("    unencrypted_regex: ^data$\n").secret_values_in_clear(&keys),
+            ["data..dockerconfigjson"]
+        );
+        assert_eq!(
+            rule("    encrypted_suffix: _enc\n")
+                .secret_values_in_clear(&keys)
+                .len(),
+            2
+        );
+        assert_eq!(
+            rule("    unencrypted_suffix: json\n")
+                .secret_values_in_clear(&keys)
+                .len(),
+            2
+        );
+        assert_eq!(
+            rule("    encrypted_comment_regex: sops\n")
+                .secret_values_in_clear(&keys)
+                .len(),
+            2
+        );
+        assert_eq!(
+            rule("    unencrypted_comment_regex: x\n").secret_values_in_clear(&keys),
+            none
+        );
+        assert_eq!(
+            rule("    mac_only_encrypted: true\n").secret_values_in_clear(&keys),
+            none
+        );
+        assert!(
+            rule("")
+                .secret_values_in_clear(&["token_unencrypted"])
+                .len()
+                == 2
+        );
     }
 
     #[test]
     fn key_groups_and_lists_give_age_recipients() {
-        let c = config("creation_rules:\n  - key_groups:\n      - age: [g1]\n      - age: g2, g3\n        pgp: [F]\n");
+        let c = config(
+            "creation_rules:\n  - key_groups:\n      - age: [g1]\n      - age: g2, g3\n        pgp: [F]\n",
+        );
         assert_eq!(c.rules[0].age, ["g1", "g2", "g3"]);
         assert!(c.rules[0].other_keys);
     }
@@ -454,7 +513,10 @@ mod tests {
         assert_eq!(candidates("f.yaml"), [".sops.yaml"]);
         assert_eq!(relative_to("a/b", "a/b/c/f"), "c/f");
         assert_eq!(relative_to("", "c/f"), "c/f");
-        assert_eq!(exact_path_regex("flux-system/oci-creds.yaml"), r"^flux-system/oci-creds\.yaml$");
+        assert_eq!(
+            exact_path_regex("flux-system/oci-creds.yaml"),
+            r"^flux-system/oci-creds\.yaml$"
+        );
     }
 
     #[test]
@@ -467,13 +529,26 @@ mod tests {
         assert!(edited.starts_with("# Fleet-wide rules\ncreation_rules:\n  # Added by ocitool"));
         assert!(edited.ends_with(&ROOT["# Fleet-wide rules\ncreation_rules:\n".len()..]));
         let c = config(&edited);
-        let chosen = c.rule_for("applications/overlays/prod/flux-system/oci-creds.yaml").unwrap().unwrap();
-        assert_eq!((chosen.number, chosen.age.clone()), (1, vec!["age1x".into(), "age1y".into()]));
-        assert!(chosen.secret_values_in_clear(&[".dockerconfigjson"]).is_empty());
+        let chosen = c
+            .rule_for("applications/overlays/prod/flux-system/oci-creds.yaml")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (chosen.number, chosen.age.clone()),
+            (1, vec!["age1x".into(), "age1y".into()])
+        );
+        assert!(
+            chosen
+                .secret_values_in_clear(&[".dockerconfigjson"])
+                .is_empty()
+        );
         // Items at column 0 and CRLF line endings are kept as they are.
         let flat = "creation_rules:\r\n- path_regex: x\r\n  age: a\r\n";
         let edited = prepend_rule("c", flat, &rule).unwrap();
-        assert!(edited.contains("\r\n- path_regex: '^applications"), "{edited}");
+        assert!(
+            edited.contains("\r\n- path_regex: '^applications"),
+            "{edited}"
+        );
         assert_eq!(edited.matches('\n').count(), edited.matches("\r\n").count());
         assert!(edited.ends_with("- path_regex: x\r\n  age: a\r\n"));
         let err = prepend_rule("c", "creation_rules: [{age: a}]\n", &rule).unwrap_err();

@@ -42,7 +42,12 @@ pub struct Gap {
 
 /// Every unmet prerequisite of consolidating `overlay` whose per-service files are `files`
 /// (repo-relative; their creation rules give the recipients for a new rule).
-pub fn check(cs: &Changeset, idx: &OverlayIndex, overlay: &Overlay, files: &[String]) -> Result<Vec<Gap>> {
+pub fn check(
+    cs: &Changeset,
+    idx: &OverlayIndex,
+    overlay: &Overlay,
+    files: &[String],
+) -> Result<Vec<Gap>> {
     let mut gaps = Vec::new();
     gaps.extend(rule_gap(cs, overlay, files)?);
     gaps.extend(decryption_gap(cs, idx, overlay)?);
@@ -132,7 +137,9 @@ fn overlay_recipients(cs: &Changeset, files: &[String]) -> Result<Result<Vec<Str
     found.retain(|age| !age.is_empty());
     Ok(match found.len() {
         1 => Ok(found.into_iter().next().expect("one")),
-        0 => Err("no creation rule of this overlay's credentials names age recipients to copy".into()),
+        0 => Err(
+            "no creation rule of this overlay's credentials names age recipients to copy".into(),
+        ),
         _ => Err(format!(
             "the overlay's credentials are encrypted for different recipients ({}); choose the cluster's",
             found
@@ -176,7 +183,10 @@ fn decryption_gap(cs: &Changeset, idx: &OverlayIndex, overlay: &Overlay) -> Resu
                 "no Flux Kustomization with sourceRef GitRepository/{} applies {dir}, so Flux would never apply the source",
                 crate::repo::OWN_SOURCE
             ),
-            fix: format!("point one's spec.path at {} or at a kustomization that includes {dir}", overlay.path),
+            fix: format!(
+                "point one's spec.path at {} or at a kustomization that includes {dir}",
+                overlay.path
+            ),
             edit: None,
         }));
     };
@@ -275,7 +285,12 @@ pub fn refusal(overlay: &Overlay, gaps: &[Gap]) -> String {
         overlay.label()
     );
     for (i, gap) in gaps.iter().enumerate() {
-        text += &format!("\n{}. {}\n   fix: {}", i + 1, gap.problem, gap.fix.replace('\n', "\n   "));
+        text += &format!(
+            "\n{}. {}\n   fix: {}",
+            i + 1,
+            gap.problem,
+            gap.fix.replace('\n', "\n   ")
+        );
     }
     if gaps.iter().all(|g| g.edit.is_some()) {
         text += "\nor run again with --set prepare=true to make exactly these edits (see them first with --dry-run)";

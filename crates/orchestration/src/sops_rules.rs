@@ -43,10 +43,7 @@ pub fn nearest(cs: &Changeset, file: &str) -> Result<Option<Applicable>> {
         let Some(text) = cs.read(&config_path)? else {
             continue;
         };
-        let dir = config_path
-            .rsplit_once('/')
-            .map(|(d, _)| d)
-            .unwrap_or("");
+        let dir = config_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
         return Ok(Some(Applicable {
             config: SopsConfig::parse(&config_path, &text)?,
             relative: sops_config::relative_to(dir, file).to_string(),
@@ -144,5 +141,56 @@ impl Coverage {
             Coverage::InClear { applicable, .. } => Some(applicable),
             Coverage::NoConfig => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(files: &[(&str, &str)]) -> (tempfile::TempDir, Changeset) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let cs = Changeset::new(dir.path()).unwrap();
+        (dir, cs)
+    }
+
+    const WEAK_ROOT: &str = "creation_rules:\n  - path_regex: overlays/.*\\.yaml$\n    encrypted_regex: ^(secret)$\n    age: root\n";
+    const OVERLAY: &str = "creation_rules:\n  - path_regex: ^flux-system/.*\n    encrypted_regex: ^(data|stringData)$\n    age: own\n";
+
+    #[test]
+    fn the_nearest_config_wins_with_paths_relative_to_it() {
+        let (_dir, cs) = repo(&[
+            (".sops.yaml", WEAK_ROOT),
+            ("overlays/prod/.sops.yaml", OVERLAY),
+        ]);
+        let file = "overlays/prod/flux-system/oci-creds.yaml";
+        let Coverage::Encrypted(a) = coverage(&cs, file, &[".dockerconfigjson"]).unwrap() else {
+            panic!("the overlay's rule encrypts data")
+        };
+        assert_eq!(a.config_path, "overlays/prod/.sops.yaml");
+        assert_eq!(a.relative, "flux-system/oci-creds.yaml");
+        assert_eq!(a.rule().unwrap().unwrap().age, ["own"]);
+        // A staged config counts: deleting the overlay's leaves the weak root rule, refused by name.
+        let mut cs = cs;
+        cs.delete("overlays/prod/.sops.yaml").unwrap();
+        let err = coverage(&cs, file, &[".dockerconfigjson"])
+            .unwrap()
+            .require(file)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(".sops.yaml: creation rule #1 (path_regex `overlays/.*\\.yaml$`) applies to overlays/prod/flux-system/oci-creds.yaml and would leave data..dockerconfigjson"),
+            "{err}"
+        );
+        let (_dir, empty) = repo(&[]);
+        assert!(matches!(
+            coverage(&empty, file, &[]).unwrap(),
+            Coverage::NoConfig
+        ));
     }
 }

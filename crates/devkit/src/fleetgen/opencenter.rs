@@ -198,7 +198,8 @@ pub fn generate(root: &Path, base: &Path, spec: &Spec) -> Result<Generated> {
         .par_iter()
         .filter_map(|f| Some((f, f.sops_dir.as_ref()?)))
         .try_for_each(|(file, dir)| {
-            let ciphertext = encrypt_as_operator(&root.join(dir), &relative(dir, &file.path), &file.text)?;
+            let ciphertext =
+                encrypt_as_operator(&root.join(dir), &relative(dir, &file.path), &file.text)?;
             write_file(root, &file.path, &ciphertext)
         })?;
     for (path, text) in base_files(spec) {
@@ -217,7 +218,9 @@ pub fn generate(root: &Path, base: &Path, spec: &Spec) -> Result<Generated> {
 }
 
 fn relative(dir: &str, path: &str) -> String {
-    path.strip_prefix(&format!("{dir}/")).unwrap_or(path).to_string()
+    path.strip_prefix(&format!("{dir}/"))
+        .unwrap_or(path)
+        .to_string()
 }
 
 /// `sops encrypt --filename-override <relative>` in `dir`, as an operator runs it there: sops
@@ -254,7 +257,10 @@ fn plan(spec: &Spec, keys: &[AgeKey], admin: &AgeKey) -> Vec<Planned> {
     let mut all = format!("{DEMO_KEY_WARNING}\n# Every identity of this fleet.\n");
     for (cluster, key) in spec.clusters.iter().zip(keys) {
         let stem = spec.key_stem(cluster);
-        files.push(plain(format!("{KEY_DIR}/{stem}.agekey"), key_text(&stem, key)));
+        files.push(plain(
+            format!("{KEY_DIR}/{stem}.agekey"),
+            key_text(&stem, key),
+        ));
         all += &format!("{}\n", key.identity);
         files.extend(overlay_files(spec, cluster, key));
     }
@@ -317,7 +323,9 @@ fn overlay_sops_config(key: &AgeKey) -> String {
 
 fn kustomization(comment: &str, resources: &[String]) -> String {
     let list: String = resources.iter().map(|r| format!("  - {r}\n")).collect();
-    format!("# {comment}\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n{list}")
+    format!(
+        "# {comment}\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n{list}"
+    )
 }
 
 fn overlay_files(spec: &Spec, cluster: &str, key: &AgeKey) -> Vec<Planned> {
@@ -342,16 +350,43 @@ fn overlay_files(spec: &Spec, cluster: &str, key: &AgeKey) -> Vec<Planned> {
     for svc in &spec.services {
         fluxcd.push(format!("{}.yaml", svc.name));
         sources.push(format!("opencenter-{}.yaml", svc.name));
-        files.push(plain(at(&format!("services/fluxcd/{}.yaml", svc.name)), service_flux(&overlay, svc)));
-        files.push(plain(at(&format!("services/sources/opencenter-{}.yaml", svc.name)), git_repository(svc)));
+        files.push(plain(
+            at(&format!("services/fluxcd/{}.yaml", svc.name)),
+            service_flux(&overlay, svc),
+        ));
+        files.push(plain(
+            at(&format!("services/sources/opencenter-{}.yaml", svc.name)),
+            git_repository(svc),
+        ));
         files.extend(service_dir(spec, cluster, &overlay, svc));
     }
-    files.push(plain(at("services/fluxcd/kustomization.yaml"), kustomization("Flux Kustomizations of the services", &fluxcd)));
-    files.push(plain(at("services/sources/kustomization.yaml"), kustomization("Base repository sources, one per service", &sources)));
-    if spec.services.iter().any(|s| s.credentials == Credentials::Shared) {
+    files.push(plain(
+        at("services/fluxcd/kustomization.yaml"),
+        kustomization("Flux Kustomizations of the services", &fluxcd),
+    ));
+    files.push(plain(
+        at("services/sources/kustomization.yaml"),
+        kustomization("Base repository sources, one per service", &sources),
+    ));
+    if spec
+        .services
+        .iter()
+        .any(|s| s.credentials == Credentials::Shared)
+    {
         let dir = format!("services/global/{}", spec.shared.name);
-        files.push(plain(at(&format!("{dir}/kustomization.yaml")), kustomization("Registry credentials shared by several services", std::slice::from_ref(&spec.shared.file))));
-        files.push(secret_file(&overlay, &format!("{dir}/{}", spec.shared.file), &spec.registry(cluster), SecretShape::Data));
+        files.push(plain(
+            at(&format!("{dir}/kustomization.yaml")),
+            kustomization(
+                "Registry credentials shared by several services",
+                std::slice::from_ref(&spec.shared.file),
+            ),
+        ));
+        files.push(secret_file(
+            &overlay,
+            &format!("{dir}/{}", spec.shared.file),
+            &spec.registry(cluster),
+            SecretShape::Data,
+        ));
     }
     files.extend(managed_files(spec, cluster, &overlay));
     files
@@ -406,13 +441,32 @@ fn service_dir(spec: &Spec, cluster: &str, overlay: &str, svc: &Service) -> Vec<
         Credentials::BaseOnly => {}
         Credentials::Own => {
             let registry = spec.registry(cluster);
-            resources.extend(["oci-creds.yaml".to_string(), "registry-credentials.yaml".to_string()]);
-            files.push(secret_file(overlay, &format!("{dir}/oci-creds.yaml"), &registry, SecretShape::Data));
-            files.push(secret_file(overlay, &format!("{dir}/registry-credentials.yaml"), &registry, SecretShape::StringData));
+            resources.extend([
+                "oci-creds.yaml".to_string(),
+                "registry-credentials.yaml".to_string(),
+            ]);
+            files.push(secret_file(
+                overlay,
+                &format!("{dir}/oci-creds.yaml"),
+                &registry,
+                SecretShape::Data,
+            ));
+            files.push(secret_file(
+                overlay,
+                &format!("{dir}/registry-credentials.yaml"),
+                &registry,
+                SecretShape::StringData,
+            ));
         }
         Credentials::Shared => resources.push(format!("../global/{}", spec.shared.name)),
     }
-    files.push(plain(format!("{overlay}/{dir}/kustomization.yaml"), kustomization(&format!("{} overrides for this cluster", svc.name), &resources)));
+    files.push(plain(
+        format!("{overlay}/{dir}/kustomization.yaml"),
+        kustomization(
+            &format!("{} overrides for this cluster", svc.name),
+            &resources,
+        ),
+    ));
     files
 }
 
@@ -434,11 +488,22 @@ fn managed_files(spec: &Spec, cluster: &str, overlay: &str) -> Vec<Planned> {
         ));
         files.push(plain(
             format!("{overlay}/managed-services/{name}/kustomization.yaml"),
-            kustomization(&format!("{name}, managed by the platform team"), &["oci-creds.yaml".to_string()]),
+            kustomization(
+                &format!("{name}, managed by the platform team"),
+                &["oci-creds.yaml".to_string()],
+            ),
         ));
-        files.push(secret_file(overlay, &format!("managed-services/{name}/oci-creds.yaml"), &spec.registry(cluster), SecretShape::Data));
+        files.push(secret_file(
+            overlay,
+            &format!("managed-services/{name}/oci-creds.yaml"),
+            &spec.registry(cluster),
+            SecretShape::Data,
+        ));
     }
-    files.push(plain(format!("{overlay}/managed-services/fluxcd/kustomization.yaml"), kustomization("Managed services", &index)));
+    files.push(plain(
+        format!("{overlay}/managed-services/fluxcd/kustomization.yaml"),
+        kustomization("Managed services", &index),
+    ));
     files
 }
 
@@ -450,7 +515,11 @@ enum SecretShape {
 
 /// A dockerconfigjson Secret named after its file, encrypted from the overlay directory.
 fn secret_file(overlay: &str, rel: &str, registry: &Registry, shape: SecretShape) -> Planned {
-    let name = rel.rsplit('/').next().unwrap_or(rel).trim_end_matches(".yaml");
+    let name = rel
+        .rsplit('/')
+        .next()
+        .unwrap_or(rel)
+        .trim_end_matches(".yaml");
     let json = dockerconfigjson(std::slice::from_ref(registry));
     let (section, value) = match shape {
         SecretShape::Data => ("data", BASE64.encode(json)),
@@ -513,11 +582,17 @@ fn base_files(spec: &Spec) -> Vec<(String, String)> {
             continue; // Flux generates the kustomization.yaml of a directory without one.
         }
         // Flux loads files from anywhere in the source: one base reaches outside its directory.
-        let mut resources = vec!["helmrepository.yaml".to_string(), "helmrelease.yaml".to_string()];
+        let mut resources = vec![
+            "helmrepository.yaml".to_string(),
+            "helmrelease.yaml".to_string(),
+        ];
         if svc.name == "keycloak" {
             resources.push("../../shared/platform-info.yaml".into());
         }
-        files.push((format!("{dir}/kustomization.yaml"), kustomization(&format!("{} from upstream", svc.name), &resources)));
+        files.push((
+            format!("{dir}/kustomization.yaml"),
+            kustomization(&format!("{} from upstream", svc.name), &resources),
+        ));
         files.push((format!("{dir}/components/enterprise/kustomization.yaml"), format!(
             "# Enterprise edition: charts from the openCenter registry, pulled with oci-creds.\napiVersion: kustomize.config.k8s.io/v1alpha1\n\
              kind: Component\nresources:\n  - helmrepository.yaml\npatches:\n  - target:\n      kind: HelmRelease\n      name: {n}\n    patch: |\n      \
@@ -567,24 +642,69 @@ mod tests {
                     let doc = sops_doc(&root, &format!("{overlay}/{rel}"));
                     // The overlay's rule (cluster key only), not the root one (which adds the admin).
                     assert_eq!(recipients(&doc), [own.clone()], "{overlay}/{rel}");
-                    let values = doc["data"].as_mapping().or(doc["stringData"].as_mapping()).unwrap();
-                    assert!(values.values().all(|v| v.as_str().unwrap().starts_with("ENC[")), "{rel}");
+                    let values = doc["data"]
+                        .as_mapping()
+                        .or(doc["stringData"].as_mapping())
+                        .unwrap();
+                    assert!(
+                        values
+                            .values()
+                            .all(|v| v.as_str().unwrap().starts_with("ENC[")),
+                        "{rel}"
+                    );
                 }
-                assert!(!root.join(format!("{overlay}/flux-system/oci-creds.yaml")).exists());
-                let sync = std::fs::read_to_string(root.join(format!("{overlay}/flux-system/gotk-sync.yaml"))).unwrap();
+                assert!(
+                    !root
+                        .join(format!("{overlay}/flux-system/oci-creds.yaml"))
+                        .exists()
+                );
+                let sync = std::fs::read_to_string(
+                    root.join(format!("{overlay}/flux-system/gotk-sync.yaml")),
+                )
+                .unwrap();
                 assert!(sync.contains("DO NOT EDIT") && !sync.contains("decryption"));
-                for built in [overlay.clone(), format!("{overlay}/services/keycloak"), format!("{overlay}/flux-system")] {
-                    let out = tools::command(tools::KUBECTL).unwrap().args(["kustomize", &built]).current_dir(&root).output().unwrap();
-                    assert!(out.status.success(), "{built}: {}", String::from_utf8_lossy(&out.stderr));
+                for built in [
+                    overlay.clone(),
+                    format!("{overlay}/services/keycloak"),
+                    format!("{overlay}/flux-system"),
+                ] {
+                    let out = tools::command(tools::KUBECTL)
+                        .unwrap()
+                        .args(["kustomize", &built])
+                        .current_dir(&root)
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "{built}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
             }
             let component = base.join("applications/base/services/rbac-manager");
-            let out = tools::command(tools::KUBECTL).unwrap().arg("kustomize").arg(&component).output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let out = tools::command(tools::KUBECTL)
+                .unwrap()
+                .arg("kustomize")
+                .arg(&component)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             for password in spec.passwords() {
-                for entry in walkdir::WalkDir::new(&root).into_iter().flatten().filter(|e| e.file_type().is_file()) {
+                for entry in walkdir::WalkDir::new(&root)
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e.file_type().is_file())
+                {
                     let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                    assert!(!text.contains(&password), "{} leaks", entry.path().display());
+                    assert!(
+                        !text.contains(&password),
+                        "{} leaks",
+                        entry.path().display()
+                    );
                 }
             }
         }
