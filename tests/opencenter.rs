@@ -129,7 +129,7 @@ fn prepare_edits_both_files_and_the_overlay_rule_encrypts_the_source() {
     let source = fleet.read(SOURCE);
     assert_eq!(
         recipients(&source),
-        [prod_key.clone()],
+        std::slice::from_ref(&prod_key),
         "the overlay's rule, not the root's"
     );
     let value = yaml(&source)["data"][".dockerconfigjson"]

@@ -641,7 +641,11 @@ mod tests {
                 ] {
                     let doc = sops_doc(&root, &format!("{overlay}/{rel}"));
                     // The overlay's rule (cluster key only), not the root one (which adds the admin).
-                    assert_eq!(recipients(&doc), [own.clone()], "{overlay}/{rel}");
+                    assert_eq!(
+                        recipients(&doc),
+                        std::slice::from_ref(own),
+                        "{overlay}/{rel}"
+                    );
                     let values = doc["data"]
                         .as_mapping()
                         .or(doc["stringData"].as_mapping())
