@@ -28,7 +28,7 @@ pub struct Fleet {
     dir: tempfile::TempDir,
     key_file: PathBuf,
     /// A base repository generated beside the fleet (openCenter fleets), kept as long as the fleet.
-    base: Option<tempfile::TempDir>,
+    _base: Option<tempfile::TempDir>,
 }
 
 impl Fleet {
@@ -40,7 +40,7 @@ impl Fleet {
         Fleet {
             dir,
             key_file,
-            base: None,
+            _base: None,
         }
     }
 
@@ -51,7 +51,7 @@ impl Fleet {
         Fleet {
             dir,
             key_file,
-            base: None,
+            _base: None,
         }
     }
 
@@ -64,7 +64,7 @@ impl Fleet {
         Fleet {
             dir,
             key_file: generated.key_file,
-            base: None,
+            _base: None,
         }
     }
 
@@ -80,14 +80,9 @@ impl Fleet {
         let fleet = Fleet {
             dir,
             key_file: generated.key_file.clone(),
-            base: Some(base),
+            _base: Some(base),
         };
         (fleet, generated)
-    }
-
-    /// The base repository generated with the fleet, if any.
-    pub fn base_path(&self) -> Option<&Path> {
-        self.base.as_ref().map(|b| b.path())
     }
 
     pub fn path(&self) -> &Path {

@@ -2,9 +2,8 @@
 //! configs as sops finds them (the overlay's own `.sops.yaml`), the prerequisites checked before
 //! anything is written, and `--set prepare=true` making them true. Real sops, age and kubectl.
 
-mod support;
+use crate::support::{self, Fleet};
 use ocitool_devkit::fleetgen::opencenter::Spec;
-use support::Fleet;
 
 const PROD: &str = "applications/overlays/prod";
 const SOURCE: &str = "applications/overlays/prod/flux-system/oci-creds.yaml";
