@@ -9,6 +9,7 @@ mod cli;
 mod consolidate;
 mod deploy_reflector;
 mod docs;
+mod opencenter;
 mod property7;
 mod reflector_manifests;
 mod rotate;

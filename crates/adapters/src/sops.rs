@@ -1,8 +1,11 @@
 //! Driving the real `sops` binary (3.9 or newer): decrypt into memory, encrypt from standard input.
 //!
-//! Every call runs with the repository root as working directory and a repo-relative
-//! `--filename-override`, so sops finds the repo's `.sops.yaml` and applies its creation rules
-//! (path_regex, recipients, encrypted_regex) exactly as `sops -e -i <path>` would. Content always
+//! Decryption runs with the repository root as working directory and a repo-relative
+//! `--filename-override`. Encryption for a repository file goes through [`Sops::encrypt_under`]:
+//! the caller names the `.sops.yaml` that applies (the nearest one, as staged) and the file's path
+//! relative to it, and sops is run with exactly that config (`--config`, working directory = the
+//! config's directory, relative `--filename-override`), so its first-matching creation rule is
+//! the one running `sops -e` from the file's directory would use. Content always
 //! travels through pipes: this module must never write plaintext to disk, and never put plaintext
 //! into an error (sops's own stderr is passed on, through [`ocitool_core::redact`]).
 
@@ -223,13 +226,55 @@ impl Sops {
         self.run(Operation::Encrypt, path, plaintext)
     }
 
+    /// Encrypt `plaintext` with the creation rule `scope.config` assigns to `scope.relative_path`.
+    ///
+    /// sops reads the config from `--config` and matches the rule against the override path made
+    /// absolute from the working directory, minus the config's directory (sops v3.13.2
+    /// cmd/sops/main.go `filepath.Abs(fileNameOverride)`, config/config.go
+    /// `parseCreationRuleForFile`). The config is copied into a private directory so that a
+    /// staged, not yet applied edit counts: it holds recipients only, never a secret.
+    pub fn encrypt_under(&self, scope: ConfigScope, plaintext: &str) -> Result<String, SopsError> {
+        let path = scope.relative_path;
+        let io = |e: std::io::Error| SopsError::classify(Operation::Encrypt, path, ProcessError::Spawn {
+            program: "sops".into(),
+            cause: e,
+        });
+        let dir = tempfile::tempdir().map_err(io)?;
+        let config = dir.path().join(ocitool_core::sops_config::CONFIG_FILE);
+        std::fs::write(&config, scope.config).map_err(io)?;
+        self.run_in(dir.path(), Some(&config), Operation::Encrypt, path, plaintext)
+    }
+
     fn run(&self, operation: Operation, path: &str, input: &str) -> Result<String, SopsError> {
+        self.run_in(&self.root, None, operation, path, input)
+    }
+
+    fn run_in(
+        &self,
+        cwd: &Path,
+        config: Option<&Path>,
+        operation: Operation,
+        path: &str,
+        input: &str,
+    ) -> Result<String, SopsError> {
         let subcommand = operation.to_string();
         let mut invocation = Invocation::new(tools::SOPS, DEFAULT_TIMEOUT)
-            .map_err(|e| SopsError::classify(operation, path, e))?
+            .map_err(|e| SopsError::classify(operation, path, e))?;
+        if let Some(config) = config {
+            invocation = invocation.args([std::ffi::OsStr::new("--config"), config.as_os_str()]);
+        }
+        let mut invocation = invocation
             .args([subcommand.as_str(), "--filename-override", path])
-            .current_dir(&self.root)
+            .current_dir(cwd)
             .stdin(input);
+        // sops reads SOPS_AGE_KEY_FILE relative to its own working directory; keep a relative
+        // setting meaning what it meant where ocitool was started.
+        if let Some(key_file) = std::env::var_os("SOPS_AGE_KEY_FILE").map(std::path::PathBuf::from)
+            && key_file.is_relative()
+            && let Ok(here) = std::env::current_dir()
+        {
+            invocation = invocation.env("SOPS_AGE_KEY_FILE", here.join(key_file));
+        }
         for (key, value) in &self.env {
             invocation = match value {
                 Some(value) => invocation.env(key, value),
@@ -240,6 +285,15 @@ impl Sops {
             .run_text()
             .map_err(|e| SopsError::classify(operation, path, e))
     }
+}
+
+/// The `.sops.yaml` sops must use for one file and that file's path relative to the config's
+/// directory (what sops matches `path_regex` against).
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigScope<'a> {
+    /// The config's content as ocitool sees it, staged edits included.
+    pub config: &'a str,
+    pub relative_path: &'a str,
 }
 
 impl ocitool_core::secret::Encrypt for Sops {

@@ -153,6 +153,69 @@ pub fn add_resource(
     Ok(Some(edited))
 }
 
+/// Append a `patches:` entry to the first document (adding the key after its last line when it
+/// has none) unless an equal entry is already there (`Ok(None)` then). `entry` is the item as
+/// YAML lines starting with `- ` at column 0; it is indented like the existing items. Checked by
+/// re-parsing like every edit here.
+pub fn add_patch(origin: &str, text: &str, entry: &str) -> Result<Option<String>> {
+    let mut expected = manifest::parse_documents(origin, text)?;
+    let value = serde_yaml::from_str::<Vec<Value>>(entry)
+        .ok()
+        .and_then(|mut items| items.pop())
+        .ok_or_else(|| anyhow::anyhow!("{origin}: the patch to add is not one YAML list item"))?;
+    let Some(Value::Mapping(first)) = expected.first_mut() else {
+        bail!(unsafe_edit(origin))
+    };
+    match first.get_mut("patches") {
+        Some(Value::Sequence(items)) if items.contains(&value) => return Ok(None),
+        Some(Value::Sequence(items)) => items.push(value),
+        Some(slot @ Value::Null) => *slot = Value::Sequence(vec![value]),
+        Some(_) => bail!(unsafe_edit(origin)),
+        None => {
+            first.insert("patches".into(), Value::Sequence(vec![value]));
+        }
+    }
+    let Some(edit) = patch_edit(text, entry) else {
+        bail!(unsafe_edit(origin))
+    };
+    let edited = apply(text, vec![edit]);
+    verify(origin, &edited, &expected)?;
+    Ok(Some(edited))
+}
+
+/// The edit appending `entry` to the first document's block `patches:` list, or adding the key.
+fn patch_edit(text: &str, entry: &str) -> Option<Edit> {
+    let scan = Scanner::new(text);
+    let doc = scan.documents().into_iter().next()?;
+    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let indented = |indent: &str| -> String {
+        let lines: Vec<String> = entry.lines().map(|l| format!("{indent}{l}")).collect();
+        lines.join(eol)
+    };
+    match scan.layout_of(&doc, "patches") {
+        Some(Layout::Block { key, items, .. }) => Some(match items.last() {
+            Some(last) => {
+                let dash = last.prefix.len() - last.prefix.trim_start().len();
+                line_after(
+                    text,
+                    &scan.lines[last.last],
+                    &indented(&last.prefix[..dash]),
+                    eol,
+                )
+            }
+            None => line_after(text, &scan.lines[key], &indented("  "), eol),
+        }),
+        Some(_) => None,
+        None => {
+            let last = (doc.start..doc.end)
+                .rev()
+                .find(|&i| !scan.body(i).trim().is_empty())?;
+            let block = format!("patches:{eol}{}", indented("  "));
+            Some(line_after(text, &scan.lines[last], &block, eol))
+        }
+    }
+}
+
 /// What the parsed documents must look like after adding: mirrors `addition_edits`' choice of document.
 fn expect_added(docs: &mut Vec<Value>, file_name: &str) {
     let entry = Value::String(file_name.to_string());
@@ -383,9 +446,14 @@ impl<'a> Scanner<'a> {
 
     /// The layout of the top-level `resources:` key in `doc`, if the document has one.
     fn layout(&self, doc: &Range<usize>) -> Option<Layout> {
+        self.layout_of(doc, "resources")
+    }
+
+    /// The layout of the top-level key `name` in `doc`, if the document has one.
+    fn layout_of(&self, doc: &Range<usize>, name: &str) -> Option<Layout> {
         let (key, colon) = doc
             .clone()
-            .find_map(|i| Some((i, key_colon(self.body(i))?)))?;
+            .find_map(|i| Some((i, key_colon(self.body(i), name)?)))?;
         let rest = &self.body(key)[colon..];
         let value = rest.trim_start();
         if value.is_empty() || value.starts_with('#') {
@@ -434,11 +502,11 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Offset just after the colon when `body` is a top-level `resources:` key line.
-fn key_colon(body: &str) -> Option<usize> {
-    let after = ["resources", "\"resources\"", "'resources'"]
+/// Offset just after the colon when `body` is the line of top-level key `name` (e.g. `resources:`).
+fn key_colon(body: &str, name: &str) -> Option<usize> {
+    let after = [name.to_string(), format!("\"{name}\""), format!("'{name}'")]
         .iter()
-        .find_map(|name| body.strip_prefix(name))?;
+        .find_map(|spelling| body.strip_prefix(spelling.as_str()))?;
     let colon = after.trim_start_matches([' ', '\t']).strip_prefix(':')?;
     if !(colon.is_empty() || colon.starts_with([' ', '\t'])) {
         return None; // `resources:x` is a plain scalar, not a key
@@ -736,6 +804,30 @@ mod tests {
     /// Whether `entry` of a kustomization at the repository root points at `oci-creds.yaml`.
     fn entry_matches(entry: &str, file: &str) -> bool {
         points_at(&at("k.yaml"), entry, &at(file))
+    }
+
+    const PATCH: &str = "- patch: |\n    - op: add\n      path: /spec/x\n      value: 1\n  target:\n    kind: Kustomization\n    name: flux-system\n";
+
+    #[test]
+    fn patches_are_appended_in_the_file_s_layout_once() {
+        let bootstrap = "# bootstrap\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - gotk-components.yaml\n  - gotk-sync.yaml\n";
+        let edited = add_patch("k", bootstrap, PATCH).unwrap().unwrap();
+        assert!(edited.starts_with(bootstrap), "{edited}");
+        assert!(edited.ends_with("patches:\n  - patch: |\n      - op: add\n        path: /spec/x\n        value: 1\n    target:\n      kind: Kustomization\n      name: flux-system\n"), "{edited}");
+        assert_eq!(add_patch("k", &edited, PATCH).unwrap(), None);
+        // An existing list at column 0 gets the entry after its last item, CRLF kept.
+        let listed = "resources:\r\n- a.yaml\r\npatches:\r\n- path: p.yaml\r\n  target:\r\n    kind: Deployment\r\n# end\r\n";
+        let edited = add_patch("k", listed, PATCH).unwrap().unwrap();
+        assert!(
+            edited.contains("    kind: Deployment\r\n- patch: |\r\n    - op: add"),
+            "{edited}"
+        );
+        assert!(
+            edited.ends_with("name: flux-system\r\n# end\r\n"),
+            "{edited}"
+        );
+        assert_eq!(edited.matches('\n').count(), edited.matches("\r\n").count());
+        assert!(add_patch("k", "patches: [{path: p.yaml}]\n", PATCH).is_err());
     }
 
     fn removed(text: &str) -> String {

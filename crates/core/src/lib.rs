@@ -14,4 +14,5 @@ pub mod redact;
 pub mod reflector;
 pub mod repo_path;
 pub mod secret;
+pub mod sops_config;
 pub mod sops_format;

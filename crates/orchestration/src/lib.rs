@@ -9,6 +9,8 @@
 pub mod cluster;
 pub mod deploy;
 pub mod login;
+pub mod prerequisites;
 pub mod repo;
+pub mod sops_rules;
 pub mod validate;
 pub mod workspace;

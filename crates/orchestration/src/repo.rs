@@ -19,6 +19,8 @@ const OVERLAYS: &str = "applications/overlays";
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 const FLUX_KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 pub const FLUX_SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+/// The overlay's own GitRepository: Flux Kustomizations sourced from it have repo-root-relative paths.
+pub const OWN_SOURCE: &str = "flux-system";
 
 /// One cluster's overlay directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +180,16 @@ pub struct FluxKustomization {
     pub source_kind: String,
     pub source_name: String,
     pub decryption_provider: Option<String>,
+    /// `spec.decryption.secretRef.name`: the Secret holding the cluster's sops key.
+    pub decryption_secret: Option<String>,
+}
+
+impl FluxKustomization {
+    /// Whether it builds from the fleet repository itself (GitRepository `flux-system`, as
+    /// `flux bootstrap` names it), so its `spec.path` is repo-root-relative.
+    pub fn is_own_source(&self) -> bool {
+        self.source_kind == "GitRepository" && self.source_name == OWN_SOURCE
+    }
 }
 
 /// Everything YAML in the overlay, parsed once.
@@ -259,6 +271,7 @@ fn flux_kustomization(file: &RepoPath, doc: &Value) -> Option<FluxKustomization>
         source_kind: spec(&["sourceRef", "kind"]).unwrap_or_default(),
         source_name: spec(&["sourceRef", "name"]).unwrap_or_default(),
         decryption_provider: spec(&["decryption", "provider"]),
+        decryption_secret: spec(&["decryption", "secretRef", "name"]),
     })
 }
 
@@ -282,6 +295,32 @@ impl OverlayIndex {
             .iter()
             .filter(|f| !f.path.is_root() && dir.starts_with(&f.path))
             .max_by_key(|f| f.path.as_str().len())
+    }
+
+    /// Whether the kustomization chain starting at directory `start` includes directory `target`.
+    pub fn reaches(&self, start: &RepoPath, target: &RepoPath) -> bool {
+        let mut queue = vec![start.clone()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(dir) = queue.pop() {
+            if &dir == target {
+                return true;
+            }
+            if !seen.insert(dir.clone()) {
+                continue;
+            }
+            if let Some(k) = self.kustomization_in(&dir) {
+                queue.extend(k.targets());
+            }
+        }
+        false
+    }
+
+    /// The Flux Kustomizations (sourced from the fleet repository) that apply directory `dir`.
+    pub fn appliers(&self, dir: &RepoPath) -> Vec<&FluxKustomization> {
+        self.flux_kustomizations
+            .iter()
+            .filter(|f| f.is_own_source() && self.reaches(&f.path, dir))
+            .collect()
     }
 
     /// `secretRef.name` → registry host, from OCI HelmRepositories/OCIRepositories under `dir`.

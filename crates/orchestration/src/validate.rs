@@ -7,7 +7,9 @@
 //! a finding (credentials are decrypted into memory only to check that they parse). Builds run
 //! `kubectl kustomize` on the files on disk, so validate a repository before staging changes to it.
 
+use crate::prerequisites;
 use crate::repo::{self, FluxKustomization, Overlay, OverlayIndex, is_registry_source};
+use crate::sops_rules::{self, Coverage};
 use crate::workspace::Workspace;
 use anyhow::Result;
 use ocitool_adapters::kustomize;
@@ -16,16 +18,12 @@ use ocitool_core::manifest;
 use ocitool_core::reflector::model::{Outcome, ReflectionSettings, SourceSecret, plan};
 use ocitool_core::reflector::verify::{self, VerifyReport};
 use ocitool_core::reflector::{ALLOWED, ALLOWED_NAMESPACES, AUTO_ENABLED, AUTO_NAMESPACES};
-use ocitool_core::repo_path::RepoPath;
 use ocitool_core::secret::{self, DOCKERCONFIGJSON_TYPE, FILE_NAME, SOURCE_NAMESPACE, SecretMeta};
 use rayon::prelude::*;
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// The overlay's own GitRepository: Flux Kustomizations sourced from it have repo-root-relative paths.
-const OWN_SOURCE: &str = "flux-system";
 
 /// How bad a finding is. `Info` is context (what was skipped), never a problem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -91,7 +89,7 @@ pub fn validate(ws: &mut Workspace, overlay: &Overlay, options: &Options) -> Res
     let builds = build_all(ws.changes.root(), overlay, &idx, options, &mut out);
     check_secret_ref_namespaces(&idx, &builds, &mut out);
     if let Some(text) = source {
-        check_reachable(overlay, &idx, &mut out);
+        check_reachable(ws.changes.root(), overlay, &idx, &mut out);
         check_source(ws, overlay, &text, &idx, &builds, &mut out);
     }
     Ok(out.0)
@@ -143,14 +141,9 @@ fn consolidate_command(overlay: &Overlay) -> String {
 // ---------------------------------------------------------------------------------------------
 // Builds
 
-/// Whether `flux` builds from the fleet repository itself, so its `spec.path` is repo-root-relative.
-fn is_own_source(flux: &FluxKustomization) -> bool {
-    flux.source_kind == "GitRepository" && flux.source_name == OWN_SOURCE
-}
-
 /// Where a Flux Kustomization's `spec.path` is on disk, or None when its source is not available.
 fn flux_dir(root: &Path, flux: &FluxKustomization, options: &Options) -> Option<PathBuf> {
-    if is_own_source(flux) {
+    if flux.is_own_source() {
         return Some(root.join(&flux.path));
     }
     options.base_repo.as_ref().map(|base| base.join(&flux.path))
@@ -357,25 +350,7 @@ fn needs(
 // ---------------------------------------------------------------------------------------------
 // Reachability: Flux must apply the source, and decrypt it while doing so
 
-/// Whether the kustomization chain starting at `start` includes directory `target`.
-fn reaches(idx: &OverlayIndex, start: &RepoPath, target: &RepoPath) -> bool {
-    let mut queue = vec![start.clone()];
-    let mut seen = BTreeSet::new();
-    while let Some(dir) = queue.pop() {
-        if &dir == target {
-            return true;
-        }
-        if !seen.insert(dir.clone()) {
-            continue;
-        }
-        if let Some(k) = idx.kustomization_in(&dir) {
-            queue.extend(k.targets());
-        }
-    }
-    false
-}
-
-fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
+fn check_reachable(root: &Path, overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
     let dir = overlay.join("flux-system");
     let listed = idx
         .kustomization_in(&dir)
@@ -387,28 +362,22 @@ fn check_reachable(overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
             format!("does not list {FILE_NAME} under `resources:`, so Flux never applies the source; add `- {FILE_NAME}`"),
         );
     }
-    let builders: Vec<&FluxKustomization> = idx
-        .flux_kustomizations
-        .iter()
-        .filter(|f| is_own_source(f) && reaches(idx, &f.path, &dir))
-        .collect();
+    let builders = idx.appliers(&dir);
     if builders.is_empty() {
         out.push(
             Severity::Error,
             overlay.path.as_str(),
-            format!("no Flux Kustomization (sourceRef {OWN_SOURCE}) builds {dir}, so the source is never applied; point one's spec.path at it or at a kustomization that includes it"),
+            format!("no Flux Kustomization (sourceRef {}) builds {dir}, so the source is never applied; point one's spec.path at it or at a kustomization that includes it", repo::OWN_SOURCE),
         );
-    } else if !builders
-        .iter()
-        .any(|f| f.decryption_provider.as_deref() == Some("sops"))
-    {
+    } else if !builders.iter().any(|f| prerequisites::decrypts(root, f)) {
         for flux in builders {
             out.push(
                 Severity::Error,
                 flux.file.as_str(),
                 format!(
                     "Flux Kustomization `{}` applies {dir} without `spec.decryption.provider: sops`, so Flux would \
-                     apply the source's ciphertext; add `decryption: {{provider: sops, secretRef: {{name: sops-age}}}}`",
+                     apply the source's ciphertext; add `decryption: {{provider: sops, secretRef: {{name: sops-age}}}}` \
+                     (for `flux bootstrap` output, as a patch in its kustomization: consolidate.rhai --set prepare=true writes it)",
                     flux.name
                 ),
             );
@@ -460,29 +429,6 @@ fn check_source(
     check_reflection(path, &meta, &needed, out);
 }
 
-/// The `age` recipients `.sops.yaml` assigns to `path` (first matching creation rule), or None.
-fn assigned_recipients(sops_yaml: &str, path: &str) -> Option<BTreeSet<String>> {
-    let config: Value = serde_yaml::from_str(sops_yaml).ok()?;
-    let rule = config["creation_rules"]
-        .as_sequence()?
-        .iter()
-        .find(|rule| {
-            rule["path_regex"]
-                .as_str()
-                .and_then(|re| regex::Regex::new(re).ok())
-                .is_some_and(|re| re.is_match(path))
-        })?;
-    let listed: Vec<String> = match &rule["age"] {
-        Value::String(s) => s.split(',').map(|r| r.trim().to_string()).collect(),
-        Value::Sequence(items) => items
-            .iter()
-            .filter_map(|r| Some(r.as_str()?.trim().to_string()))
-            .collect(),
-        _ => Vec::new(),
-    };
-    Some(listed.into_iter().filter(|r| !r.is_empty()).collect())
-}
-
 /// The recipients a sops file is encrypted for (`sops.age[].recipient`).
 fn file_recipients(text: &str) -> BTreeSet<String> {
     let doc: Value = serde_yaml::from_str(text).unwrap_or_default();
@@ -494,20 +440,30 @@ fn file_recipients(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The source must be encrypted for the recipients of the creation rule sops applies to it: the
+/// nearest `.sops.yaml`'s first matching rule (see [`sops_rules`]), which must also encrypt its values.
 fn check_recipients(ws: &Workspace, path: &str, text: &str, out: &mut Findings) {
-    let config = ws
-        .changes
-        .read(&RepoPath::new(".sops.yaml").expect("a repository path"))
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let Some(expected) = assigned_recipients(&config, path) else {
-        return out.push(
-            Severity::Error,
-            path,
-            ".sops.yaml has no creation rule whose path_regex matches this file; add one with the cluster's age recipient",
-        );
+    let coverage = match sops_rules::coverage(&ws.changes, path, &prerequisites::SOURCE_KEYS) {
+        Ok(c) => c,
+        Err(e) => return out.push(Severity::Error, path, format!("{e:#}")),
     };
+    if let Some(problem) = coverage.problem(path) {
+        let fix = match &coverage {
+            Coverage::InClear { .. } => format!(
+                "add a rule for it with `encrypted_regex: {}` ahead of this one and run `sops updatekeys`",
+                ocitool_core::sops_config::SECRET_VALUES_REGEX
+            ),
+            _ => "add one with the cluster's age recipient".to_string(),
+        };
+        return out.push(Severity::Error, path, format!("{problem}; {fix}"));
+    }
+    let Some(applicable) = coverage.applicable() else {
+        return;
+    };
+    let Ok(Some(rule)) = applicable.rule() else {
+        return;
+    };
+    let expected: BTreeSet<String> = rule.age.iter().cloned().collect();
     let actual = file_recipients(text);
     if actual != expected {
         let list = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(", ");
@@ -515,12 +471,21 @@ fn check_recipients(ws: &Workspace, path: &str, text: &str, out: &mut Findings) 
             Severity::Error,
             path,
             format!(
-                "encrypted for [{}] but .sops.yaml assigns [{}]; run `sops updatekeys {path}`",
+                "encrypted for [{}] but {} ({}) assigns [{}]; run `sops updatekeys {}` from {}",
                 list(&actual),
-                list(&expected)
+                applicable.config_path,
+                rule.describe(),
+                list(&expected),
+                applicable.relative,
+                config_dir(&applicable.config_path)
             ),
         );
     }
+}
+
+/// The directory of a repo-relative config path, `.` for the root (where to run sops from).
+fn config_dir(config_path: &str) -> &str {
+    config_path.rsplit_once('/').map(|(d, _)| d).unwrap_or(".")
 }
 
 /// Decrypt (in memory) and parse the credentials; without a key, say so and go on.
@@ -713,15 +678,6 @@ pub fn render_table(findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recipients_come_from_the_first_matching_rule() {
-        let config = "creation_rules:\n  - path_regex: '^a/.*'\n    age: r1, r2\n  - path_regex: '.*'\n    age: r3\n";
-        let first: BTreeSet<String> = ["r1", "r2"].map(String::from).into();
-        assert_eq!(assigned_recipients(config, "a/x.yaml"), Some(first));
-        assert_eq!(assigned_recipients(config, "b/x.yaml").unwrap().len(), 1);
-        assert_eq!(assigned_recipients("creation_rules: []", "a"), None);
-    }
 
     #[test]
     fn pull_secrets_are_found_in_pods_templates_and_service_accounts() {

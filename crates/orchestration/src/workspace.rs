@@ -5,10 +5,12 @@
 //! call the same code. The workspace stages; only the host applies ([`Changeset::apply`]). It
 //! never holds plaintext beyond the call that needed it, and never returns it.
 
+use crate::prerequisites;
 use crate::repo::{self, CredFile, Overlay};
-use anyhow::{Context, Result};
+use crate::sops_rules;
+use anyhow::{Context, Result, bail};
 use ocitool_adapters::changeset::Changeset;
-use ocitool_adapters::sops::Sops;
+use ocitool_adapters::sops::{ConfigScope, Sops};
 use ocitool_core::creds::Credentials;
 use ocitool_core::kustomize;
 use ocitool_core::repo_path::RepoPath;
@@ -102,9 +104,40 @@ impl Workspace {
             return Ok(false);
         }
         let path = overlay.source_path();
-        let ciphertext = secret::encrypt_source(self.sops()?, path.as_str(), spec)?;
+        // Refused before sops runs: a rule that leaves the credentials in clear, or none at all.
+        let config = sops_rules::coverage(&self.changes, path.as_str(), &prerequisites::SOURCE_KEYS)?
+            .require(path.as_str())?;
+        let encryptor = Under {
+            sops: self.sops()?,
+            scope: config.scope(),
+        };
+        let ciphertext = secret::encrypt_source(&encryptor, path.as_str(), spec)?;
         self.changes.write(&path, &ciphertext)?;
         Ok(true)
+    }
+
+    /// Check what consolidating `overlay` needs before anything is staged (see
+    /// [`prerequisites`]): with `prepare`, stage the fixes and return the files edited; without,
+    /// refuse with the exact fix.
+    pub fn ensure_prerequisites(
+        &mut self,
+        overlay: &Overlay,
+        files: &[CredFile],
+        prepare: bool,
+    ) -> Result<Vec<String>> {
+        let idx = repo::index(&self.changes, overlay)?;
+        let paths: Vec<String> = files.iter().map(|f| f.path.to_string()).collect();
+        let gaps = prerequisites::check(&self.changes, &idx, overlay, &paths)?;
+        if gaps.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !prepare || gaps.iter().any(|g| g.edit.is_none()) {
+            bail!(prerequisites::refusal(overlay, &gaps));
+        }
+        for (path, text) in gaps.iter().filter_map(|g| g.edit.as_ref()) {
+            self.changes.write(&RepoPath::new(path)?, text)?;
+        }
+        Ok(prerequisites::describe(&gaps))
     }
 
     /// Remove every `resources:` entry of a kustomization resolving to `target`, however it is
@@ -139,6 +172,18 @@ impl Workspace {
 
     pub fn scan(&self, overlay: &Overlay) -> Result<repo::Scan> {
         repo::scan(&self.changes, overlay)
+    }
+}
+
+/// sops bound to the `.sops.yaml` that applies to the file being encrypted.
+struct Under<'a> {
+    sops: &'a Sops,
+    scope: ConfigScope<'a>,
+}
+
+impl secret::Encrypt for Under<'_> {
+    fn encrypt(&self, _path: &str, plaintext: &str) -> Result<String> {
+        Ok(self.sops.encrypt_under(self.scope, plaintext)?)
     }
 }
 

@@ -132,6 +132,22 @@ pub mod repo_api {
         repo.0.borrow().scan(&overlay).map_err(runtime_error)
     }
 
+    /// Check what consolidating `overlay` (scanned as `scan`) needs before anything is staged: a `.sops.yaml` creation rule that encrypts `<overlay>/flux-system/oci-creds.yaml`'s values, and decryption on the Flux Kustomization applying `flux-system/`. Unmet, it throws with the exact fix; with `prepare` true it stages those fixes instead (a rule prepended to the nearest `.sops.yaml`, a decryption patch in the bootstrap kustomization) and returns the files it edited.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn ensure_prerequisites(
+        repo: &mut Repo,
+        overlay: Overlay,
+        scan: Scan,
+        prepare: bool,
+    ) -> ScriptResult<Array> {
+        let edited = repo
+            .0
+            .borrow_mut()
+            .ensure_prerequisites(&overlay, &scan.files, prepare)
+            .map_err(runtime_error)?;
+        Ok(edited.into_iter().map(Dynamic::from).collect())
+    }
+
     /// Decrypt (in parallel) and read the credentials of an array of CredFile; one Credentials per file.
     #[rhai_fn(global, pure, return_raw)]
     pub fn credentials(repo: &mut Repo, files: Array) -> ScriptResult<Array> {

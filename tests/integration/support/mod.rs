@@ -27,6 +27,8 @@ pub fn example_passwords() -> Vec<String> {
 pub struct Fleet {
     dir: tempfile::TempDir,
     key_file: PathBuf,
+    /// A base repository generated beside the fleet (openCenter fleets), kept as long as the fleet.
+    _base: Option<tempfile::TempDir>,
 }
 
 impl Fleet {
@@ -35,14 +37,22 @@ impl Fleet {
         let dir = tempfile::tempdir().expect("tempdir");
         copy_tree(Path::new(EXAMPLE_FLEET), dir.path());
         let key_file = dir.path().join("demo-keys/all.agekey");
-        Fleet { dir, key_file }
+        Fleet {
+            dir,
+            key_file,
+            _base: None,
+        }
     }
 
     /// An empty repository (a fresh base repo); it has no key file.
     pub fn empty() -> Fleet {
         let dir = tempfile::tempdir().expect("tempdir");
         let key_file = dir.path().join("no.agekey");
-        Fleet { dir, key_file }
+        Fleet {
+            dir,
+            key_file,
+            _base: None,
+        }
     }
 
     /// A generated fleet (see ocitool_devkit::fleetgen).
@@ -54,7 +64,25 @@ impl Fleet {
         Fleet {
             dir,
             key_file: generated.key_file,
+            _base: None,
         }
+    }
+
+    /// An openCenter-shaped fleet and its base repository (see ocitool_devkit::fleetgen::opencenter).
+    pub fn opencenter(
+        spec: &ocitool_devkit::fleetgen::opencenter::Spec,
+    ) -> (Fleet, ocitool_devkit::fleetgen::opencenter::Generated) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = tempfile::tempdir().expect("tempdir");
+        let generated =
+            ocitool_devkit::fleetgen::opencenter::generate(dir.path(), base.path(), spec)
+                .expect("generate openCenter fleet");
+        let fleet = Fleet {
+            dir,
+            key_file: generated.key_file.clone(),
+            _base: Some(base),
+        };
+        (fleet, generated)
     }
 
     pub fn path(&self) -> &Path {
