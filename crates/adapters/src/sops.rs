@@ -96,9 +96,13 @@ impl Sops {
     }
 }
 
-impl ocitool_core::secret::Encrypt for Sops {
+impl ocitool_core::secret::Cipher for Sops {
     fn encrypt(&self, path: &str, plaintext: &str) -> Result<String> {
         Sops::encrypt(self, path, plaintext)
+    }
+
+    fn decrypt(&self, path: &str, ciphertext: &str) -> Result<String> {
+        Ok(Sops::decrypt(self, path, ciphertext)?.0)
     }
 }
 
