@@ -92,7 +92,9 @@ impl Workspace {
 
     /// Stage `spec` as the overlay's source Secret, encrypted. When an existing source already says
     /// exactly this, nothing is staged (sops ciphertext differs on every run, so rewriting would
-    /// be a change with no meaning). Returns whether anything was staged.
+    /// be a change with no meaning). Returns whether anything was staged. The ciphertext is staged
+    /// only once proven: sops metadata, every value `ENC[…]`, and it decrypts back to `spec`
+    /// ([`secret::encrypt_source`]).
     pub fn write_source(&mut self, overlay: &Overlay, spec: &SourceSpec) -> Result<bool> {
         if self
             .source_of(overlay)?
