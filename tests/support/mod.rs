@@ -50,7 +50,9 @@ impl Fleet {
     pub fn copy(&self) -> Fleet {
         let dir = tempfile::tempdir().expect("tempdir");
         copy_tree(self.path(), dir.path());
-        let key_file = dir.path().join(self.key_file.strip_prefix(self.path()).unwrap());
+        let key_file = dir
+            .path()
+            .join(self.key_file.strip_prefix(self.path()).unwrap());
         Fleet { dir, key_file }
     }
 
