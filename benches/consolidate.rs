@@ -8,7 +8,7 @@
 //! machine. Run: `OCITOOL_BENCH_CLUSTERS=20 cargo bench --bench consolidate`.
 
 use ocitool::script::{self, Params};
-use ocitool_adapters::changeset::Changeset;
+use ocitool_adapters::changeset::{Changeset, RepoLock};
 use ocitool_devkit::fleetgen::{self, FleetSpec};
 use ocitool_devkit::instrument;
 use ocitool_orchestration::repo;
@@ -90,10 +90,11 @@ fn run_ocitool(root: &Path) -> Run {
     let params = Params::from([("customer".to_string(), CUSTOMER.to_string())]);
     let cpu_before = instrument::children_cpu_time();
     let started = Instant::now();
+    let lock = RepoLock::acquire(root, Duration::ZERO).expect("lock the copy");
     let workspace = Rc::new(RefCell::new(Workspace::open(root).expect("open the copy")));
     script::run(&script, workspace.clone(), &params, false).expect("consolidate.rhai");
     let ws = workspace.borrow_mut();
-    ws.changes.apply().expect("apply");
+    ws.changes.apply(&lock).expect("apply");
     let wall = started.elapsed();
     assert!(ws.failures.is_empty(), "failed clusters: {:?}", ws.failures);
     let sops = instrument::children_cpu_time() - cpu_before;

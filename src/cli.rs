@@ -5,10 +5,18 @@
 //! The CLI owns the moment changes hit the disk: a script only stages, and nothing is written
 //! unless the whole script succeeded and `--dry-run` was not given. Every message it prints goes
 //! through [`ocitool_core::redact`].
+//!
+//! A run holds the repository's lock from before the script reads anything until after the apply,
+//! so what it planned from is what it writes over, and first completes any change set an earlier
+//! run was killed in the middle of (see `ocitool_adapters::changeset::journal`). `--dry-run` takes
+//! the same exclusive lock: its diff is only meaningful against a tree no one is writing, and it is
+//! as short as the planning it shares with a real run. It also completes an interrupted change set
+//! first, because a diff against a half-applied tree would be meaningless; that writes only what an
+//! earlier run had already decided, never anything of its own.
 
 use crate::script::{self, Params};
 use clap::{Parser, Subcommand};
-use ocitool_adapters::changeset::Change;
+use ocitool_adapters::changeset::{self, Change, RepoLock};
 use ocitool_orchestration::workspace::Workspace;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -117,7 +125,18 @@ fn run(
         return EXIT_USAGE;
     }
     let json_output = params.get("format").is_some_and(|f| f == "json");
-    let workspace = match Workspace::open(repo) {
+    let wait = match changeset::lock::wait_from_env() {
+        Ok(wait) => wait,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return EXIT_USAGE;
+        }
+    };
+    let lock = match lock_and_recover(repo, wait) {
+        Ok(lock) => lock,
+        Err(err) => return fail(&format!("{err:#}")),
+    };
+    let workspace = match Workspace::open(lock.root()) {
         Ok(ws) => Rc::new(RefCell::new(ws)),
         Err(err) => return fail(&format!("{err:#}")),
     };
@@ -155,13 +174,22 @@ fn run(
         eprintln!("dry run: {}; nothing was written", summary(&changes));
         return status;
     }
-    match ws.changes.apply() {
+    match ws.changes.apply(&lock) {
         Ok(applied) => {
             eprintln!("applied: {}", summary(&applied));
             status
         }
         Err(err) => fail(&format!("{err:#}")),
     }
+}
+
+/// Take the repository's lock and complete whatever an interrupted run left, saying so.
+fn lock_and_recover(repo: &std::path::Path, wait: std::time::Duration) -> anyhow::Result<RepoLock> {
+    let lock = RepoLock::acquire(repo, wait)?;
+    for line in changeset::recover(&lock)?.report() {
+        eprintln!("{}", ocitool_core::redact::redact(&line));
+    }
+    Ok(lock)
 }
 
 fn summary(changes: &[Change]) -> String {

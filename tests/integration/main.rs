@@ -13,4 +13,5 @@ mod opencenter;
 mod property7;
 mod reflector_manifests;
 mod rotate;
+mod trustworthy_writes;
 mod validate;

@@ -8,6 +8,7 @@
 use crate::creds::Credentials;
 use crate::manifest;
 use crate::reflector;
+use crate::sops_format;
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -314,16 +315,28 @@ pub fn read_source(origin: &str, plaintext: &str) -> Result<SourceSpec> {
     })
 }
 
-/// Whatever turns a plaintext manifest into ciphertext for a repo-relative path (the sops adapter).
-/// The core renders plaintext only into one of these, so it never leaves through any other door.
-pub trait Encrypt {
+/// Whatever turns a plaintext manifest into ciphertext for a repo-relative path and back (the sops
+/// adapter). The core renders plaintext only into one of these, so it never leaves through any
+/// other door.
+pub trait Cipher {
     fn encrypt(&self, path: &str, plaintext: &str) -> Result<String>;
+    /// The plaintext of `ciphertext`, in memory only.
+    fn decrypt(&self, path: &str, ciphertext: &str) -> Result<String>;
 }
 
-/// Render `spec` and encrypt it for repo-relative `path`: the ciphertext to stage. The plaintext
-/// exists only in memory and on the encryptor's input.
-pub fn encrypt_source(encryptor: &impl Encrypt, path: &str, spec: &SourceSpec) -> Result<String> {
-    encryptor.encrypt(path, &spec.to_plaintext_yaml())
+/// Render `spec` and encrypt it for repo-relative `path`: the ciphertext to stage, proven first.
+/// An encryptor that exits 0 yet prints nothing, garbage, or values a creation rule left in clear
+/// must never replace a source, so the ciphertext must carry sops metadata and `ENC[…]` under
+/// `data`/`stringData`, and decrypt back (in memory) to the very document that was encrypted.
+pub fn encrypt_source(cipher: &impl Cipher, path: &str, spec: &SourceSpec) -> Result<String> {
+    let plaintext = spec.to_plaintext_yaml();
+    let ciphertext = cipher.encrypt(path, &plaintext)?;
+    let proven = sops_format::check_encrypted(path, &ciphertext).and_then(|()| {
+        let back = cipher.decrypt(path, &ciphertext)?;
+        sops_format::check_round_trip(path, &back, &plaintext)
+    });
+    proven.with_context(|| format!("{path} was not written"))?;
+    Ok(ciphertext)
 }
 
 #[cfg(test)]
@@ -381,16 +394,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn source_round_trips_through_read_source() {
-        let spec = SourceSpec {
+    fn docker_source() -> SourceSpec {
+        SourceSpec {
             name: "oci-creds".into(),
             namespaces: vec!["loki".into(), "cert-manager".into()],
             credentials: read_credentials("a", DOCKER, None).unwrap(),
             labels: BTreeMap::from([("team".to_string(), "platform".to_string())]),
             annotations: BTreeMap::from([("note".to_string(), "kept".to_string())]),
             found_annotations: None,
-        };
+        }
+    }
+
+    #[test]
+    fn source_round_trips_through_read_source() {
+        let spec = docker_source();
         let text = spec.to_plaintext_yaml();
         assert!(
             text.contains("reflection-auto-namespaces: cert-manager,loki"),
@@ -404,5 +421,59 @@ mod tests {
         assert_eq!(back.credentials, spec.credentials.clone().with_origin("f"));
         assert_eq!(back.annotations, spec.annotations);
         assert_eq!(back.labels, spec.labels);
+    }
+
+    /// A stand-in for sops whose encryption misbehaves in one chosen way.
+    struct FakeCipher {
+        encrypted: &'static str,
+        decrypts_to: Option<String>,
+    }
+
+    impl Cipher for FakeCipher {
+        fn encrypt(&self, _path: &str, plaintext: &str) -> Result<String> {
+            Ok(self.encrypted.replace("{plaintext}", plaintext))
+        }
+        fn decrypt(&self, _path: &str, _ciphertext: &str) -> Result<String> {
+            self.decrypts_to.clone().context("cannot decrypt")
+        }
+    }
+
+    #[test]
+    fn a_source_is_staged_only_when_its_ciphertext_is_proven() {
+        let spec = docker_source();
+        let sealed =
+            "kind: Secret\nstringData:\n  .dockerconfigjson: ENC[x]\nsops:\n  mac: ENC[y]\n";
+        let plaintext = spec.to_plaintext_yaml();
+        let good = FakeCipher {
+            encrypted: sealed,
+            decrypts_to: Some(plaintext.clone()),
+        };
+        assert_eq!(encrypt_source(&good, "s.yaml", &spec).unwrap(), sealed);
+        let other = plaintext.replace("name: oci-creds", "name: someone-else");
+        for (encrypted, decrypts_to, why) in [
+            ("", None, "no sops metadata"),
+            ("{plaintext}", None, "no sops metadata"),
+            ("%%garbage: [", None, "not YAML"),
+            (sealed, None, "cannot decrypt"),
+            (
+                sealed,
+                Some(other),
+                "does not decrypt to what was encrypted",
+            ),
+        ] {
+            let cipher = FakeCipher {
+                encrypted,
+                decrypts_to,
+            };
+            let err = format!(
+                "{:#}",
+                encrypt_source(&cipher, "s.yaml", &spec).unwrap_err()
+            );
+            assert!(
+                err.contains(why) && err.contains("s.yaml was not written"),
+                "{err}"
+            );
+            assert!(!err.contains("pw-docker-1"), "{err}");
+        }
     }
 }

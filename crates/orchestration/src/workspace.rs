@@ -95,7 +95,9 @@ impl Workspace {
 
     /// Stage `spec` as the overlay's source Secret, encrypted. When an existing source already says
     /// exactly this, nothing is staged (sops ciphertext differs on every run, so rewriting would
-    /// be a change with no meaning). Returns whether anything was staged.
+    /// be a change with no meaning). Returns whether anything was staged. The ciphertext is staged
+    /// only once proven: sops metadata, every value `ENC[…]`, and it decrypts back to `spec`
+    /// ([`secret::encrypt_source`]).
     pub fn write_source(&mut self, overlay: &Overlay, spec: &SourceSpec) -> Result<bool> {
         if self
             .source_of(overlay)?
@@ -105,8 +107,9 @@ impl Workspace {
         }
         let path = overlay.source_path();
         // Refused before sops runs: a rule that leaves the credentials in clear, or none at all.
-        let config = sops_rules::coverage(&self.changes, path.as_str(), &prerequisites::SOURCE_KEYS)?
-            .require(path.as_str())?;
+        let config =
+            sops_rules::coverage(&self.changes, path.as_str(), &prerequisites::SOURCE_KEYS)?
+                .require(path.as_str())?;
         let encryptor = Under {
             sops: self.sops()?,
             scope: config.scope(),
@@ -181,9 +184,14 @@ struct Under<'a> {
     scope: ConfigScope<'a>,
 }
 
-impl secret::Encrypt for Under<'_> {
+/// Encrypts with the applicable config; decrypts (to prove the result) as any repository file.
+impl secret::Cipher for Under<'_> {
     fn encrypt(&self, _path: &str, plaintext: &str) -> Result<String> {
         Ok(self.sops.encrypt_under(self.scope, plaintext)?)
+    }
+
+    fn decrypt(&self, path: &str, ciphertext: &str) -> Result<String> {
+        Ok(self.sops.decrypt(path, ciphertext)?.expose().to_string())
     }
 }
 

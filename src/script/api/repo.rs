@@ -171,7 +171,7 @@ pub mod repo_api {
         Ok(spec.map(Dynamic::from).unwrap_or(Dynamic::UNIT))
     }
 
-    /// Encrypt `spec` with sops and stage it as the overlay's source; false (nothing staged) when the existing source already says exactly this.
+    /// Encrypt `spec` with sops and stage it as the overlay's source once the ciphertext is proven (sops metadata, every value ENC[…], decrypts back to `spec`); false (nothing staged) when the existing source already says exactly this.
     #[rhai_fn(global, pure, return_raw)]
     pub fn write_source(repo: &mut Repo, overlay: Overlay, spec: SourceSpec) -> ScriptResult<bool> {
         repo.0

@@ -85,6 +85,20 @@ impl Fleet {
         (fleet, generated)
     }
 
+    /// A scratch copy of this fleet (same keys), for runs that must start from the same tree.
+    pub fn copy(&self) -> Fleet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_tree(self.path(), dir.path());
+        let key_file = dir
+            .path()
+            .join(self.key_file.strip_prefix(self.path()).unwrap());
+        Fleet {
+            dir,
+            key_file,
+            _base: None,
+        }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -256,7 +270,12 @@ impl Cmd {
     }
 
     #[track_caller]
-    pub fn output(mut self) -> Output {
+    pub fn output(self) -> Output {
+        self.spawn().wait()
+    }
+
+    /// Start the command without waiting (for concurrent runs and kills).
+    pub fn spawn(mut self) -> Running {
         use std::io::Write;
         self.command
             .stdin(Stdio::piped())
@@ -268,12 +287,7 @@ impl Cmd {
             stdin.write_all(text.as_bytes()).unwrap();
         }
         drop(stdin);
-        let out = child.wait_with_output().unwrap();
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Running(child)
     }
 
     /// Run and expect exit 0.
@@ -286,6 +300,31 @@ impl Cmd {
     #[track_caller]
     pub fn fails(self, code: i32) -> Output {
         self.output().code(code)
+    }
+}
+
+/// A started command.
+pub struct Running(std::process::Child);
+
+impl Running {
+    /// SIGKILL it (no chance to clean up) and reap it.
+    pub fn kill(mut self) -> Output {
+        let _ = self.0.kill();
+        self.wait()
+    }
+
+    /// Whether it has exited.
+    pub fn finished(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_some()
+    }
+
+    pub fn wait(self) -> Output {
+        let out = self.0.wait_with_output().unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 }
 

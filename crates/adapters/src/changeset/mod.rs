@@ -1,20 +1,30 @@
 //! Staged changes to a repository: scripts never write, they stage; the host applies at the end.
 //!
 //! A [`Changeset`] is a log of writes and deletes over a repository root. Reads go through it, so a
-//! script sees its own staged content. It renders a redacted unified diff for `--dry-run`, and
-//! applies the whole set per file atomically (temp file, fsync, rename), restoring every file it
-//! already touched when a later one fails. Paths are [`RepoPath`]s (normalised, never above the
+//! script sees its own staged content, and each file's content at its first read is remembered
+//! (as a sha256) so that nothing is written over a file that changed after the run planned from
+//! it. It renders a redacted unified diff for `--dry-run`. Writing belongs to the submodules:
+//! [`lock`] (one run at a time per repository), [`apply`] (order, atomic replacement, undo) and
+//! [`journal`] (a crash never leaves a half-applied change set). Paths are [`RepoPath`]s (normalised, never above the
 //! root); this module adds what only the filesystem can tell: no symlink leading out of the root,
 //! no symlinked file edited in place. It must never write or delete inside `.git/` (a script
 //! writing `.git/config` or a hook would run commands at the next git invocation), and never show
 //! secret values in a diff.
 
+mod apply;
+pub mod journal;
+pub mod lock;
+
+pub use journal::{Recovery, recover};
+pub use lock::RepoLock;
+
 use anyhow::{Context, Result, bail};
 use ocitool_core::repo_path::RepoPath;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// One staged operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +59,9 @@ pub struct Mark(usize);
 pub struct Changeset {
     root: PathBuf,
     log: Vec<(RepoPath, Op)>,
+    /// sha256 of each file's content when this run first read it (None: absent): what it planned
+    /// from. Behind a lock because reads take `&self` (and may come from several threads).
+    planned_from: Mutex<BTreeMap<RepoPath, Option<String>>>,
 }
 
 /// A symbolic link found in the tree (the walk never follows one).
@@ -59,24 +72,54 @@ pub struct Symlink {
     pub to_dir: bool,
 }
 
+/// The canonical path of an existing repository directory, or an error telling how to name one.
+pub(crate) fn canonical_root(root: &Path) -> Result<PathBuf> {
+    let canonical = root.canonicalize().with_context(|| {
+        format!(
+            "repository {} does not exist; pass --repo DIR",
+            root.display()
+        )
+    })?;
+    if !canonical.is_dir() {
+        bail!(
+            "repository {} is not a directory; pass --repo DIR",
+            canonical.display()
+        );
+    }
+    Ok(canonical)
+}
+
+/// The hex sha256 of a file's content, as the journal and the lost-update check compare them.
+pub(crate) fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The refusal when a file is not what this run read and planned from.
+fn changed_on_disk(rel: &str) -> String {
+    format!(
+        "{rel} changed on disk after this run read it (a hand edit, or another program); nothing \
+         was written over it. Run again to plan from its new content"
+    )
+}
+
+/// Files and directories of ocitool's own bookkeeping that are never part of the repository view.
+fn is_bookkeeping(name: &std::ffi::OsStr) -> bool {
+    name == ".git"
+        || name == lock::LOCK_FILE
+        || name == lock::JOURNAL_DIR
+        || name.to_str().is_some_and(journal::is_temp_name)
+}
+
 impl Changeset {
     /// A changeset over the repository at `root`, which must be an existing directory.
     pub fn new(root: &Path) -> Result<Self> {
-        let root = root.canonicalize().with_context(|| {
-            format!(
-                "repository {} does not exist; pass --repo DIR",
-                root.display()
-            )
-        })?;
-        if !root.is_dir() {
-            bail!(
-                "repository {} is not a directory; pass --repo DIR",
-                root.display()
-            );
-        }
         Ok(Changeset {
-            root,
+            root: canonical_root(root)?,
             log: Vec::new(),
+            planned_from: Mutex::default(),
         })
     }
 
@@ -134,10 +177,42 @@ impl Changeset {
 
     fn read_disk(&self, rel: &RepoPath) -> Result<Option<String>> {
         let path = self.resolve(rel.as_str())?;
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {rel}")),
+        let content = match fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {rel}")),
+        };
+        self.note_planned_from(rel, content.as_deref());
+        Ok(content)
+    }
+
+    /// Remember `content` as what `rel` held when first read; later reads never replace it.
+    fn note_planned_from(&self, rel: &RepoPath, content: Option<&str>) {
+        let mut seen = self.planned_from.lock().expect("never poisoned");
+        seen.entry(rel.clone())
+            .or_insert_with(|| content.map(digest));
+    }
+
+    /// Read `rel` from disk unless this run already has, so that a staged change always knows
+    /// what it was planned from.
+    fn ensure_planned_from(&self, rel: &RepoPath) -> Result<()> {
+        let seen = self
+            .planned_from
+            .lock()
+            .expect("never poisoned")
+            .contains_key(rel);
+        if !seen {
+            self.read_disk(rel)?;
+        }
+        Ok(())
+    }
+
+    /// Refuse when `rel`'s content `now` is not what the run first read.
+    fn check_planned_from(&self, rel: &RepoPath, now: Option<&str>) -> Result<()> {
+        let seen = self.planned_from.lock().expect("never poisoned");
+        match seen.get(rel) {
+            Some(first) if *first != now.map(digest) => bail!(changed_on_disk(rel.as_str())),
+            _ => Ok(()),
         }
     }
 
@@ -153,6 +228,7 @@ impl Changeset {
     pub fn write(&mut self, rel: &RepoPath, content: &str) -> Result<()> {
         refuse_git_dir(rel, "write")?;
         self.resolve(rel.as_str())?;
+        self.ensure_planned_from(rel)?;
         self.log.push((rel.clone(), Op::Write(content.to_string())));
         Ok(())
     }
@@ -163,6 +239,7 @@ impl Changeset {
         if !self.exists(rel)? {
             bail!("{rel}: cannot delete a file that does not exist");
         }
+        self.ensure_planned_from(rel)?;
         self.log.push((rel.clone(), Op::Delete));
         Ok(())
     }
@@ -216,7 +293,10 @@ impl Changeset {
             .min_depth(1)
             .follow_links(false)
             .sort_by_file_name();
-        for entry in walker.into_iter().filter_entry(|e| e.file_name() != ".git") {
+        for entry in walker
+            .into_iter()
+            .filter_entry(|e| !is_bookkeeping(e.file_name()))
+        {
             let entry = entry.with_context(|| format!("cannot list {}", base.display()))?;
             let rel = entry
                 .path()
@@ -248,6 +328,7 @@ impl Changeset {
         let mut changes = Vec::new();
         for (path, op) in last {
             let before = self.read_disk(path)?;
+            self.check_planned_from(path, before.as_deref())?;
             let after = match op {
                 Op::Write(text) => Some(text.clone()),
                 Op::Delete => None,
@@ -261,69 +342,6 @@ impl Changeset {
             }
         }
         Ok(changes)
-    }
-
-    /// Apply every change: writes first (so nothing is lost if a delete fails), then deletes. On any
-    /// failure, every file already changed is restored and the error says so.
-    pub fn apply(&self) -> Result<Vec<Change>> {
-        self.apply_with(&mut |_| Ok(()))
-    }
-
-    /// [`Self::apply`], calling `before_each` before every file operation (tests inject failures).
-    pub fn apply_with(
-        &self,
-        before_each: &mut dyn FnMut(&Change) -> Result<()>,
-    ) -> Result<Vec<Change>> {
-        let mut changes = self.changes()?;
-        changes.sort_by_key(|c| (c.after.is_none(), c.path.clone()));
-        let mut done: Vec<&Change> = Vec::new();
-        for change in &changes {
-            let step = before_each(change).and_then(|()| self.apply_one(change));
-            if let Err(err) = step {
-                let restore_errors = self.restore(&done);
-                let mut message = format!("applying {} failed: {err:#}", change.path);
-                if restore_errors.is_empty() {
-                    message.push_str(&format!(
-                        "\nrolled back {} already-applied change(s); the repository is unchanged",
-                        done.len()
-                    ));
-                } else {
-                    message.push_str(&format!(
-                        "\nrollback FAILED for: {}; restore them from git",
-                        restore_errors.join(", ")
-                    ));
-                }
-                bail!("{}", ocitool_core::redact::redact(&message));
-            }
-            done.push(change);
-        }
-        Ok(changes)
-    }
-
-    fn apply_one(&self, change: &Change) -> Result<()> {
-        let path = self.resolve(&change.path)?;
-        match &change.after {
-            Some(text) => write_atomically(&path, text),
-            None => {
-                fs::remove_file(&path).with_context(|| format!("cannot delete {}", change.path))
-            }
-        }
-    }
-
-    /// Undo applied changes in reverse order; the paths that could not be restored.
-    fn restore(&self, done: &[&Change]) -> Vec<String> {
-        let mut failed = Vec::new();
-        for change in done.iter().rev() {
-            let undo = Change {
-                path: change.path.clone(),
-                before: change.after.clone(),
-                after: change.before.clone(),
-            };
-            if self.apply_one(&undo).is_err() {
-                failed.push(change.path.clone());
-            }
-        }
-        failed
     }
 
     /// A unified diff of all changes with Secret values masked, for `--dry-run`.
@@ -378,28 +396,6 @@ fn refuse_git_dir(rel: &RepoPath, op: &str) -> Result<()> {
     Ok(())
 }
 
-/// Write via a temp file in the same directory, fsync it, rename over the target, fsync the dir.
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().context("file has no parent directory")?;
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".ocitool-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    temp.write_all(text.as_bytes())?;
-    temp.as_file().sync_all()?;
-    // Keep an existing file's mode; new files get the usual 0644 rather than tempfile's 0600.
-    let permissions = match fs::metadata(path) {
-        Ok(meta) => meta.permissions(),
-        Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    };
-    fs::set_permissions(temp.path(), permissions)?;
-    temp.persist(path)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    fs::File::open(dir).and_then(|d| d.sync_all()).ok();
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,6 +417,10 @@ mod tests {
         (dir, cs)
     }
 
+    fn lock(dir: &tempfile::TempDir) -> RepoLock {
+        RepoLock::acquire(dir.path(), std::time::Duration::ZERO).unwrap()
+    }
+
     #[test]
     fn reads_see_staged_content_and_disk_is_untouched_until_apply() {
         let (dir, mut cs) = repo();
@@ -437,7 +437,7 @@ mod tests {
             fs::read_to_string(dir.path().join("a.yaml")).unwrap(),
             "a: 1\n"
         );
-        cs.apply().unwrap();
+        cs.apply(&lock(&dir)).unwrap();
         assert_eq!(
             fs::read_to_string(dir.path().join("a.yaml")).unwrap(),
             "a: 2\n"
@@ -457,7 +457,7 @@ mod tests {
         cs.delete(&p("svc/oci-creds.yaml")).unwrap();
         let mut calls = 0;
         let err = cs
-            .apply_with(&mut |_| {
+            .apply_with(&lock(&dir), &mut |_| {
                 calls += 1;
                 if calls == 3 {
                     bail!("disk full")
