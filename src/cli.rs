@@ -268,7 +268,11 @@ fn finish(ws: &Workspace, dry_run: bool, json_output: bool) -> i32 {
             Err(err) => return fail(&format!("{err:#}")),
         };
         // With --set format=json stdout carries the script's one JSON document and nothing else.
-        let stream = if json_output { Stream::Err } else { Stream::Out };
+        let stream = if json_output {
+            Stream::Err
+        } else {
+            Stream::Out
+        };
         term::write(stream, &diff);
         progress::err(&format!(
             "dry run: {}; nothing was written",

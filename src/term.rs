@@ -73,7 +73,10 @@ pub fn write(stream: Stream, text: &str) {
         stream.closed().store(true, Ordering::Relaxed);
         if stream == Stream::Out && err.kind() != std::io::ErrorKind::BrokenPipe {
             STDOUT_FAILED.store(true, Ordering::Relaxed);
-            write(Stream::Err, &format!("{} cannot write to stdout: {err}\n", error_prefix()));
+            write(
+                Stream::Err,
+                &format!("{} cannot write to stdout: {err}\n", error_prefix()),
+            );
         }
     }
 }

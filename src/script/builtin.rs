@@ -107,8 +107,9 @@ impl ScriptSource {
     /// The script text.
     pub fn text(&self) -> Result<String, String> {
         match self {
-            ScriptSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the script: {e}")),
+            ScriptSource::File(path) => {
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read the script: {e}"))
+            }
             ScriptSource::Builtin(b) => Ok(b.source.to_string()),
         }
     }
@@ -126,7 +127,9 @@ impl ScriptSource {
 }
 
 fn file_stem(path: &Path) -> &str {
-    path.file_stem().and_then(|s| s.to_str()).unwrap_or_default()
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
 }
 
 /// Serves `import "ocitool/NAME"`: the functions of built-in NAME.
@@ -148,7 +151,6 @@ impl ModuleResolver for BuiltinResolver {
             .map(Shared::new)
             .map_err(|err| Box::new(EvalAltResult::ErrorInModule(path.into(), err, pos)))
     }
-
 }
 
 /// A built-in as a module: its functions, without its top-level workflow.
@@ -166,15 +168,23 @@ pub fn import_ast(
     path: &str,
     pos: Position,
 ) -> Result<rhai::AST, Box<EvalAltResult>> {
-    let in_module = |err: Box<EvalAltResult>| Box::new(EvalAltResult::ErrorInModule(path.into(), err, pos));
+    let in_module =
+        |err: Box<EvalAltResult>| Box::new(EvalAltResult::ErrorInModule(path.into(), err, pos));
     if let Some(name) = path.strip_prefix(IMPORT_PREFIX) {
         let builtin = find(name)
             .ok_or_else(|| Box::new(EvalAltResult::ErrorModuleNotFound(path.into(), pos)))?;
-        return engine.compile(builtin.source).map_err(|e| in_module(e.into()));
+        return engine
+            .compile(builtin.source)
+            .map_err(|e| in_module(e.into()));
     }
     FileModuleResolver::new_with_path(script.import_dir())
         .resolve_ast(engine, None, path, pos)
-        .unwrap_or_else(|| Err(Box::new(EvalAltResult::ErrorModuleNotFound(path.into(), pos))))
+        .unwrap_or_else(|| {
+            Err(Box::new(EvalAltResult::ErrorModuleNotFound(
+                path.into(),
+                pos,
+            )))
+        })
 }
 
 /// Built-ins first (`ocitool/…`), then files relative to the script's directory (Rhai's default
@@ -213,15 +223,26 @@ mod tests {
         let err = ScriptSource::from_arg("scripts/nowhere/validate.rhai").unwrap_err();
         assert!(err.contains("`ocitool run validate`"), "{err}");
         let err = ScriptSource::from_arg("consolidat").unwrap_err();
-        assert!(err.contains("not a built-in") && err.contains("consolidate,"), "{err}");
+        assert!(
+            err.contains("not a built-in") && err.contains("consolidate,"),
+            "{err}"
+        );
     }
 
     #[test]
     fn summaries_are_the_first_header_line() {
         for b in BUILTINS {
             let summary = b.summary();
-            assert!(!summary.is_empty() && !summary.contains(".rhai"), "{}: {summary}", b.name);
-            assert!(summary.ends_with('.'), "{}: a whole sentence: {summary}", b.name);
+            assert!(
+                !summary.is_empty() && !summary.contains(".rhai"),
+                "{}: {summary}",
+                b.name
+            );
+            assert!(
+                summary.ends_with('.'),
+                "{}: a whole sentence: {summary}",
+                b.name
+            );
         }
     }
 }

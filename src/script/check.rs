@@ -222,7 +222,12 @@ fn call_use(call: &rhai::FnCallExpr, pos: rhai::Position) -> Option<Use> {
 
 /// Whether the property at the end of `path` is read from the `params` map (`params.customer`).
 fn reads_params(path: &[ASTNode]) -> bool {
-    let [.., ASTNode::Expr(Expr::Dot(dot, ..)), ASTNode::Expr(Expr::Property(..))] = path else {
+    let [
+        ..,
+        ASTNode::Expr(Expr::Dot(dot, ..)),
+        ASTNode::Expr(Expr::Property(..)),
+    ] = path
+    else {
         return false;
     };
     matches!(&dot.lhs, Expr::Variable(var, ..) if var.1 == "params")
@@ -297,7 +302,10 @@ mod tests {
     #[test]
     fn suggestions_are_close_names_only() {
         let known = names(&["merge_credentials", "overlay", "overlays", "get$x"]);
-        assert_eq!(closest("merge_credential", &known), Some("merge_credentials"));
+        assert_eq!(
+            closest("merge_credential", &known),
+            Some("merge_credentials")
+        );
         assert_eq!(closest("overlya", &known), Some("overlay"));
         assert_eq!(closest("frobnicate", &known), None);
     }

@@ -109,9 +109,7 @@ pub fn plain_types(rust: &str) -> String {
             &text[end + 1..]
         );
     }
-    let text = text
-        .replace("String", "string")
-        .replace("Array", "array");
+    let text = text.replace("String", "string").replace("Array", "array");
     text.strip_suffix(" -> ()").unwrap_or(&text).to_string()
 }
 

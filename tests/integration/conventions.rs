@@ -3,10 +3,10 @@
 //! directory, `check` resolving names, located and readable script errors, completions, man page
 //! and `version`.
 
+use crate::support::{self, Cmd, Fleet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use crate::support::{self, Cmd, Fleet};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -29,7 +29,12 @@ fn built_in_workflows_run_by_name_from_any_directory() {
     let cwd = elsewhere();
     Cmd::new(cwd.path())
         .env("SOPS_AGE_KEY_FILE", fleet.key_file().to_str().unwrap())
-        .args(&["run", "consolidate", "--repo", fleet.path().to_str().unwrap()])
+        .args(&[
+            "run",
+            "consolidate",
+            "--repo",
+            fleet.path().to_str().unwrap(),
+        ])
         .set("customer", "acme")
         .set("cluster", "prod")
         .dry_run()
@@ -37,9 +42,17 @@ fn built_in_workflows_run_by_name_from_any_directory() {
         .stdout_has("acme/prod: consolidated")
         .stderr_has("nothing was written");
     let listed = Cmd::new(cwd.path()).args(&["scripts"]).succeeds().stdout;
-    for name in ["consolidate", "deploy-reflector", "rotate", "validate", "verify-cluster"] {
+    for name in [
+        "consolidate",
+        "deploy-reflector",
+        "rotate",
+        "validate",
+        "verify-cluster",
+    ] {
         assert!(
-            listed.lines().any(|l| l.starts_with(name) && l.trim_end().ends_with('.')),
+            listed
+                .lines()
+                .any(|l| l.starts_with(name) && l.trim_end().ends_with('.')),
             "`ocitool scripts` lacks {name} with its summary\n{listed}"
         );
     }
@@ -111,7 +124,10 @@ fn a_closed_pipe_ends_quietly() {
     );
     let (code, stderr) = read_one_line_and_hang_up(dir.path(), &["run", &script, "--repo", "."]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
 
     let repo = tempfile::tempdir().unwrap();
     let staging = r#"let body = ""; body.pad(400, 'x'); body += "\n";
@@ -119,11 +135,16 @@ for i in 0..400 { repo.write(`f${i}.txt`, body); }
 "#;
     let stager = write_script(dir.path(), "stage.rhai", staging);
     let repo_arg = repo.path().to_str().unwrap();
-    let (code, stderr) =
-        read_one_line_and_hang_up(dir.path(), &["run", &stager, "--repo", repo_arg, "--dry-run"]);
+    let (code, stderr) = read_one_line_and_hang_up(
+        dir.path(),
+        &["run", &stager, "--repo", repo_arg, "--dry-run"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains("dry run: 400 file(s) changed"), "the run goes on: {stderr}");
+    assert!(
+        stderr.contains("dry run: 400 file(s) changed"),
+        "the run goes on: {stderr}"
+    );
 }
 
 // ---- colour ----
@@ -141,12 +162,26 @@ fn colour_only_when_asked_for_or_on_a_terminal() {
     assert!(!plain.stderr.contains('\u{1b}'), "{}", plain.stderr);
     assert!(plain.stderr.contains("warning: careful") && plain.stderr.contains("error: "));
     let coloured = run(&["--color=always"]).fails(1);
-    assert!(coloured.stderr.contains("\u{1b}[31"), "a red error: {:?}", coloured.stderr);
-    assert!(coloured.stderr.contains("\u{1b}[33"), "a yellow warning: {:?}", coloured.stderr);
+    assert!(
+        coloured.stderr.contains("\u{1b}[31"),
+        "a red error: {:?}",
+        coloured.stderr
+    );
+    assert!(
+        coloured.stderr.contains("\u{1b}[33"),
+        "a yellow warning: {:?}",
+        coloured.stderr
+    );
     let forced_off = run(&["--color=never"]).env("CLICOLOR_FORCE", "1").fails(1);
     assert!(!forced_off.stderr.contains('\u{1b}'));
-    let no_color = run(&[]).env("NO_COLOR", "1").env("CLICOLOR_FORCE", "1").fails(1);
-    assert!(!no_color.stderr.contains('\u{1b}'), "NO_COLOR wins over auto");
+    let no_color = run(&[])
+        .env("NO_COLOR", "1")
+        .env("CLICOLOR_FORCE", "1")
+        .fails(1);
+    assert!(
+        !no_color.stderr.contains('\u{1b}'),
+        "NO_COLOR wins over auto"
+    );
 }
 
 #[test]
@@ -188,7 +223,14 @@ fn context_and_kubeconfig_reach_kubectl_and_verify_cluster_needs_no_repo() {
     let kubeconfig = dir.path().join("kc");
     let out = Cmd::new(dir.path())
         .env("KUBECONFIG", "/nonexistent")
-        .args(&["run", "verify-cluster", "--context", "far-away", "--kubeconfig", "kc"])
+        .args(&[
+            "run",
+            "verify-cluster",
+            "--context",
+            "far-away",
+            "--kubeconfig",
+            "kc",
+        ])
         .fails(1);
     assert!(
         out.stderr.contains(&format!(
@@ -200,7 +242,14 @@ fn context_and_kubeconfig_reach_kubectl_and_verify_cluster_needs_no_repo() {
     );
     // A script's own context wins over the global one.
     Cmd::new(dir.path())
-        .args(&["run", "verify-cluster", "--kubeconfig", "kc", "--context", "far-away"])
+        .args(&[
+            "run",
+            "verify-cluster",
+            "--kubeconfig",
+            "kc",
+            "--context",
+            "far-away",
+        ])
         .set("context", "other")
         .fails(1)
         .stderr_has("--context other");
@@ -209,7 +258,10 @@ fn context_and_kubeconfig_reach_kubectl_and_verify_cluster_needs_no_repo() {
     let offline = dir.path().join("snapshot");
     std::fs::create_dir(&offline).unwrap();
     for (from, to) in [
-        ("reflector-deployment-healthy.json", "reflector-deployment.json"),
+        (
+            "reflector-deployment-healthy.json",
+            "reflector-deployment.json",
+        ),
         ("reflector-pods-healthy.json", "reflector-pods.json"),
         ("source-secret.json", "source-secret.json"),
         ("secrets-healthy.json", "secrets.json"),
@@ -256,7 +308,12 @@ fn a_values_file_is_read_relative_to_the_working_directory() {
     let cwd = elsewhere();
     std::fs::write(cwd.path().join("values.yaml"), "replicaCount: 3\n").unwrap();
     Cmd::new(cwd.path())
-        .args(&["run", "deploy-reflector", "--repo", base.path().to_str().unwrap()])
+        .args(&[
+            "run",
+            "deploy-reflector",
+            "--repo",
+            base.path().to_str().unwrap(),
+        ])
         .set("values_file", "values.yaml")
         .succeeds();
     let release = base.read("applications/base/managed-services/reflector/helmrelease.yaml");
@@ -286,7 +343,11 @@ fn check_reports_unknown_functions_methods_and_properties_with_suggestions() {
         "typos.rhai:3:9: unknown property `.lable`; did you mean `label`?",
         "typos.rhai:7:4: unknown function `c::consolidate_clustr`; did you mean `c::consolidate_cluster`?",
     ] {
-        assert!(out.stderr.contains(expected), "lacks {expected}\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(expected),
+            "lacks {expected}\n{}",
+            out.stderr
+        );
     }
     assert_eq!(out.stderr.matches("error:").count(), 4, "{}", out.stderr);
 }
@@ -328,15 +389,29 @@ fn errors_name_script_types_not_rust_types() {
         "types.rhai",
         "let o = repo.overlays(\"acme\")[0];\nlet s = o.label;\ns.frobnicate(1);\n",
     );
-    let out = fleet.ocitool().args(&["run", &script, "--repo", "."]).fails(1);
-    assert!(out.stderr.contains("frobnicate (string, i64)"), "{}", out.stderr);
+    let out = fleet
+        .ocitool()
+        .args(&["run", &script, "--repo", "."])
+        .fails(1);
+    assert!(
+        out.stderr.contains("frobnicate (string, i64)"),
+        "{}",
+        out.stderr
+    );
     let script = write_script(
         fleet.path(),
         "items.rhai",
         "merge_credentials([repo.overlays(\"acme\")[0]], []);\n",
     );
-    let out = fleet.ocitool().args(&["run", &script, "--repo", "."]).fails(1);
-    assert!(out.stderr.contains("found an item of type Overlay"), "{}", out.stderr);
+    let out = fleet
+        .ocitool()
+        .args(&["run", &script, "--repo", "."])
+        .fails(1);
+    assert!(
+        out.stderr.contains("found an item of type Overlay"),
+        "{}",
+        out.stderr
+    );
     for internal in ["ImmutableString", "ocitool_", "&mut"] {
         assert!(!out.stderr.contains(internal), "{}", out.stderr);
     }
@@ -347,20 +422,38 @@ fn errors_name_script_types_not_rust_types() {
 #[test]
 fn completions_and_man_page_come_from_the_command_definitions() {
     let cwd = elsewhere();
-    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef ocitool"), ("fish", "complete -c ocitool")] {
-        let out = Cmd::new(cwd.path()).args(&["completions", shell]).succeeds();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef ocitool"),
+        ("fish", "complete -c ocitool"),
+    ] {
+        let out = Cmd::new(cwd.path())
+            .args(&["completions", shell])
+            .succeeds();
         assert!(out.stdout.contains(marker), "{shell}: {}", out.stdout);
-        assert!(out.stdout.contains("kubeconfig"), "{shell} completes the global flags");
+        assert!(
+            out.stdout.contains("kubeconfig"),
+            "{shell} completes the global flags"
+        );
     }
     let man = Cmd::new(cwd.path()).args(&["man"]).succeeds().stdout;
-    assert!(man.starts_with(".ie") || man.contains(".TH ocitool"), "{man}");
-    assert!(man.contains("completions") && man.contains("\\-\\-kubeconfig"), "{man}");
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH ocitool"),
+        "{man}"
+    );
+    assert!(
+        man.contains("completions") && man.contains("\\-\\-kubeconfig"),
+        "{man}"
+    );
 }
 
 #[test]
 fn version_compares_the_pinned_tools_with_the_ones_found() {
     let out = Cmd::new(elsewhere().path()).args(&["version"]).succeeds();
-    assert!(out.stdout.starts_with(&format!("ocitool {}\n", env!("CARGO_PKG_VERSION"))));
+    assert!(
+        out.stdout
+            .starts_with(&format!("ocitool {}\n", env!("CARGO_PKG_VERSION")))
+    );
     let row = |tool: &str| {
         out.stdout
             .lines()

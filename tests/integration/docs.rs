@@ -480,7 +480,10 @@ fn ci_doc_block(key: &str) -> serde_yaml::Value {
 /// The example fleet consolidated, as a fleet that passes validate is.
 fn consolidated_fleet() -> Fleet {
     let fleet = Fleet::example();
-    fleet.run("consolidate.rhai").set("customer", "acme").succeeds();
+    fleet
+        .run("consolidate.rhai")
+        .set("customer", "acme")
+        .succeeds();
     fleet
 }
 
@@ -521,12 +524,22 @@ fn the_ci_workflow_installs_the_pinned_tools_and_fails_a_broken_fleet() {
     let (installs, checks): (Vec<_>, Vec<_>) = steps
         .iter()
         .filter(|s| s["run"].is_string())
-        .partition(|s| s["id"].as_str().is_some_and(|id| id.starts_with("install-")));
+        .partition(|s| {
+            s["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("install-"))
+        });
     // The install steps download; the test has its own build and tools. They must install the pins.
-    let install_text: String = installs.iter().map(|s| s["run"].as_str().unwrap()).collect();
+    let install_text: String = installs
+        .iter()
+        .map(|s| s["run"].as_str().unwrap())
+        .collect();
     for (module, key) in [
         ("github.com/getsops/sops/v3/cmd/sops", "SOPS_VERSION"),
-        ("github.com/yannh/kubeconform/cmd/kubeconform", "KUBECONFORM_VERSION"),
+        (
+            "github.com/yannh/kubeconform/cmd/kubeconform",
+            "KUBECONFORM_VERSION",
+        ),
     ] {
         assert!(
             install_text.contains(&format!("{module}@{}", pin(key))),
@@ -539,7 +552,11 @@ fn the_ci_workflow_installs_the_pinned_tools_and_fails_a_broken_fleet() {
         let script = step["run"].as_str().unwrap();
         let out = run_in_ci(&fleet, script);
         assert_eq!(out.code, 0, "`{script}`\n{}\n{}", out.stdout, out.stderr);
-        assert!(out.stdout.contains("2 cluster(s): 2 valid"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains("2 cluster(s): 2 valid"),
+            "{}",
+            out.stdout
+        );
     }
     break_fleet(&fleet);
     let failed = checks
@@ -547,7 +564,11 @@ fn the_ci_workflow_installs_the_pinned_tools_and_fails_a_broken_fleet() {
         .map(|step| run_in_ci(&fleet, step["run"].as_str().unwrap()))
         .find(|out| out.code != 0)
         .expect("the workflow passes a fleet with a per-service copy of the source");
-    assert!(failed.stdout.contains("per-service copy"), "{}", failed.stdout);
+    assert!(
+        failed.stdout.contains("per-service copy"),
+        "{}",
+        failed.stdout
+    );
 }
 
 #[test]
@@ -560,5 +581,9 @@ fn the_pre_commit_hook_passes_a_valid_fleet_and_stops_a_broken_one() {
     let out = run_in_ci(&fleet, entry);
     assert_eq!(out.code, 0, "`{entry}`\n{}\n{}", out.stdout, out.stderr);
     break_fleet(&fleet);
-    assert_eq!(run_in_ci(&fleet, entry).code, 1, "`{entry}` passes a broken fleet");
+    assert_eq!(
+        run_in_ci(&fleet, entry).code,
+        1,
+        "`{entry}` passes a broken fleet"
+    );
 }

@@ -184,7 +184,6 @@ impl std::fmt::Debug for Plaintext {
     }
 }
 
-
 /// The age key file sops is given. sops reads `SOPS_AGE_KEY_FILE` relative to its own working
 /// directory, which is the repository root here, not the user's: a relative path is made
 /// absolute against ocitool's working directory once, and that path is what sops gets and what

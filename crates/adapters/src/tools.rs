@@ -77,7 +77,11 @@ pub const VERSIONED: &[Versioned] = &[
         pin: Some("SOPS_VERSION"),
         // `sops 3.13.2` (plus ` (latest)` when it checked; --disable-version-check stops that).
         args: &["--version", "--disable-version-check"],
-        read: |out| out.split_whitespace().nth(1).map(|v| format!("v{}", v.trim_start_matches('v'))),
+        read: |out| {
+            out.split_whitespace()
+                .nth(1)
+                .map(|v| format!("v{}", v.trim_start_matches('v')))
+        },
     },
     Versioned {
         tool: AGE,
@@ -209,13 +213,23 @@ mod tests {
     fn every_pin_is_in_versions_env_and_the_install_hints_agree() {
         for v in VERSIONED {
             if let Some(key) = v.pin {
-                let pinned = pinned(key).unwrap_or_else(|| panic!("{key} is not in tools/versions.env"));
+                let pinned =
+                    pinned(key).unwrap_or_else(|| panic!("{key} is not in tools/versions.env"));
                 assert!(looks_like_version(pinned), "{key}={pinned}");
             }
         }
-        for (tool, key) in [(SOPS, "SOPS_VERSION"), (AGE, "AGE_VERSION"), (AGE_KEYGEN, "AGE_VERSION"), (KUBECONFORM, "KUBECONFORM_VERSION")] {
+        for (tool, key) in [
+            (SOPS, "SOPS_VERSION"),
+            (AGE, "AGE_VERSION"),
+            (AGE_KEYGEN, "AGE_VERSION"),
+            (KUBECONFORM, "KUBECONFORM_VERSION"),
+        ] {
             let pinned = pinned(key).unwrap();
-            assert!(tool.install_hint.contains(&format!("@{pinned}")), "{} hint lacks {pinned}", tool.name);
+            assert!(
+                tool.install_hint.contains(&format!("@{pinned}")),
+                "{} hint lacks {pinned}",
+                tool.name
+            );
         }
     }
 
@@ -225,9 +239,18 @@ mod tests {
             let v = VERSIONED.iter().find(|v| v.tool.name == name).unwrap();
             (v.read)(out)
         };
-        assert_eq!(read("sops", "sops 3.13.2 (latest)\n").as_deref(), Some("v3.13.2"));
-        assert_eq!(read("kubectl", r#"{"clientVersion":{"gitVersion":"v1.34.1"}}"#).as_deref(), Some("v1.34.1"));
-        assert_eq!(read("flux", r#"{"flux":"v2.9.5"}"#).as_deref(), Some("v2.9.5"));
+        assert_eq!(
+            read("sops", "sops 3.13.2 (latest)\n").as_deref(),
+            Some("v3.13.2")
+        );
+        assert_eq!(
+            read("kubectl", r#"{"clientVersion":{"gitVersion":"v1.34.1"}}"#).as_deref(),
+            Some("v1.34.1")
+        );
+        assert_eq!(
+            read("flux", r#"{"flux":"v2.9.5"}"#).as_deref(),
+            Some("v2.9.5")
+        );
         assert!(!looks_like_version("development"));
     }
 

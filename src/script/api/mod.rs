@@ -5,8 +5,8 @@
 //! redacting host sinks, and every library error becomes a script error at the call site.
 
 use super::{Params, runtime_error};
-use rhai::plugin::*;
 use ocitool_adapters::kubectl::Kubectl;
+use rhai::plugin::*;
 use rhai::{Array, Engine, EvalAltResult, FuncRegistration};
 
 pub(crate) type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
