@@ -265,7 +265,7 @@ fn consolidate_refuses_a_cluster_without_reflector() {
     consolidate(&fleet)
         .fails(1)
         .stderr_has("does not deploy Reflector")
-        .stderr_has("scripts/deploy-reflector.rhai");
+        .stderr_has("ocitool run deploy-reflector for this cluster");
     assert_eq!(fleet.snapshot(), before);
 }
 
