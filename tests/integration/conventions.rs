@@ -3,7 +3,7 @@
 //! directory, `check` resolving names, located and readable script errors, completions, man page
 //! and `version`.
 
-use crate::support::{self, Cmd, Fleet};
+use crate::support::{Cmd, Fleet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
