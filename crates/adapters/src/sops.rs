@@ -297,14 +297,26 @@ impl Sops {
     /// staged, not yet applied edit counts: it holds recipients only, never a secret.
     pub fn encrypt_under(&self, scope: ConfigScope, plaintext: &str) -> Result<String, SopsError> {
         let path = scope.relative_path;
-        let io = |e: std::io::Error| SopsError::classify(Operation::Encrypt, path, ProcessError::Spawn {
-            program: "sops".into(),
-            cause: e,
-        });
+        let io = |e: std::io::Error| {
+            SopsError::classify(
+                Operation::Encrypt,
+                path,
+                ProcessError::Spawn {
+                    program: "sops".into(),
+                    cause: e,
+                },
+            )
+        };
         let dir = tempfile::tempdir().map_err(io)?;
         let config = dir.path().join(ocitool_core::sops_config::CONFIG_FILE);
         std::fs::write(&config, scope.config).map_err(io)?;
-        self.run_in(dir.path(), Some(&config), Operation::Encrypt, path, plaintext)
+        self.run_in(
+            dir.path(),
+            Some(&config),
+            Operation::Encrypt,
+            path,
+            plaintext,
+        )
     }
 
     fn run(&self, operation: Operation, path: &str, input: &str) -> Result<String, SopsError> {

@@ -199,7 +199,12 @@ fn decryption_gap(cs: &Changeset, idx: &OverlayIndex, overlay: &Overlay) -> Resu
         flux.name, flux.file
     );
     let entry = decryption_patch(&flux.name, &decryption_secret(idx));
-    let kustomization_dir = flux.file.as_str().rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let kustomization_dir = flux
+        .file
+        .as_str()
+        .rsplit_once('/')
+        .map(|(d, _)| d)
+        .unwrap_or("");
     // The kustomization beside the file that lists it (bootstrap: flux-system/kustomization.yaml).
     let listing = idx
         .referencing(&flux.file)
@@ -225,7 +230,11 @@ fn decryption_gap(cs: &Changeset, idx: &OverlayIndex, overlay: &Overlay) -> Resu
         indent(&entry, "  ")
     );
     Ok(Some(
-        match ocitool_core::kustomize::add_patch(kustomization.path.as_str(), &kustomization.text, &entry) {
+        match ocitool_core::kustomize::add_patch(
+            kustomization.path.as_str(),
+            &kustomization.text,
+            &entry,
+        ) {
             Ok(Some(edited)) => Gap {
                 problem,
                 fix,

@@ -178,7 +178,8 @@ mod tests {
         assert_eq!(a.rule().unwrap().unwrap().age, ["own"]);
         // A staged config counts: deleting the overlay's leaves the weak root rule, refused by name.
         let mut cs = cs;
-        cs.delete(&RepoPath::new("overlays/prod/.sops.yaml").unwrap()).unwrap();
+        cs.delete(&RepoPath::new("overlays/prod/.sops.yaml").unwrap())
+            .unwrap();
         let err = coverage(&cs, file, &[".dockerconfigjson"])
             .unwrap()
             .require(file)

@@ -105,8 +105,9 @@ impl Workspace {
         }
         let path = overlay.source_path();
         // Refused before sops runs: a rule that leaves the credentials in clear, or none at all.
-        let config = sops_rules::coverage(&self.changes, path.as_str(), &prerequisites::SOURCE_KEYS)?
-            .require(path.as_str())?;
+        let config =
+            sops_rules::coverage(&self.changes, path.as_str(), &prerequisites::SOURCE_KEYS)?
+                .require(path.as_str())?;
         let encryptor = Under {
             sops: self.sops()?,
             scope: config.scope(),
