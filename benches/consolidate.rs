@@ -7,8 +7,10 @@
 //! over the shell pipeline, and PASS/MISS per target. It never asserts: figures depend on the
 //! machine. Run: `OCITOOL_BENCH_CLUSTERS=20 cargo bench --bench consolidate`.
 
+use ocitool::script::builtin::{self, ScriptSource};
 use ocitool::script::{self, Params};
 use ocitool_adapters::changeset::{Changeset, RepoLock};
+use ocitool_adapters::kubectl::Kubectl;
 use ocitool_devkit::fleetgen::{self, FleetSpec};
 use ocitool_devkit::instrument;
 use ocitool_orchestration::repo;
@@ -86,13 +88,20 @@ fn time_scan(root: &Path) -> Duration {
 /// consolidate.rhai over every cluster, then apply; peak RSS is measured from a reset high-water mark.
 fn run_ocitool(root: &Path) -> Run {
     reset_peak_memory();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/consolidate.rhai");
+    let script = ScriptSource::Builtin(builtin::find("consolidate").expect("built in"));
     let params = Params::from([("customer".to_string(), CUSTOMER.to_string())]);
     let cpu_before = instrument::children_cpu_time();
     let started = Instant::now();
     let lock = RepoLock::acquire(root, Duration::ZERO).expect("lock the copy");
     let workspace = Rc::new(RefCell::new(Workspace::open(root).expect("open the copy")));
-    script::run(&script, workspace.clone(), &params, false).expect("consolidate.rhai");
+    script::run(
+        &script,
+        workspace.clone(),
+        &params,
+        &Kubectl::default(),
+        false,
+    )
+    .expect("consolidate.rhai");
     let ws = workspace.borrow_mut();
     ws.changes.apply(&lock).expect("apply");
     let wall = started.elapsed();

@@ -11,3 +11,4 @@
 pub mod cli;
 pub mod progress;
 pub mod script;
+pub mod term;

@@ -3,11 +3,13 @@
 //! A run over many clusters shows a progress bar on stderr when stderr is a terminal, and one plain
 //! `[i/n] cluster` line per cluster otherwise (CI logs, pipes, tests), so the same run reads well in
 //! both. While a bar is drawn, a line printed around it would tear it, so all of ocitool's output
-//! goes through [`out`] and [`err`], which hide the bar for the moment of printing.
+//! goes through [`out`] and [`err`] (and their kin), which hide the bar for the moment of printing
+//! and write through [`crate::term`] (closed pipes, colour).
 //!
 //! This module only moves text: it never decides what to say and never sees secret values
 //! unredacted — callers pass text through [`ocitool_core::redact`] first.
 
+use crate::term::{self, Stream};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::cell::RefCell;
 use std::io::IsTerminal;
@@ -19,12 +21,32 @@ thread_local! {
 
 /// Print a line on stdout without tearing a progress bar.
 pub fn out(line: &str) {
-    around_bar(|| println!("{line}"));
+    around_bar(|| term::line(Stream::Out, line));
 }
 
 /// Print a line on stderr without tearing a progress bar.
 pub fn err(line: &str) {
-    around_bar(|| eprintln!("{line}"));
+    around_bar(|| term::line(Stream::Err, line));
+}
+
+/// Print `text` (its own newlines) on stdout without tearing a progress bar.
+pub fn out_text(text: &str) {
+    around_bar(|| term::write(Stream::Out, text));
+}
+
+/// Print `text` (its own newlines) on stderr without tearing a progress bar.
+pub fn err_text(text: &str) {
+    around_bar(|| term::write(Stream::Err, text));
+}
+
+/// `error: message` on stderr.
+pub fn error(message: &str) {
+    err(&format!("{} {message}", term::error_prefix()));
+}
+
+/// `warning: message` on stderr.
+pub fn warning(message: &str) {
+    err(&format!("{} {message}", term::warning_prefix()));
 }
 
 fn around_bar(print: impl FnOnce()) {

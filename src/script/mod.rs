@@ -8,15 +8,18 @@
 //! writes to the repository: scripts stage into the [`Workspace`]'s changeset and the CLI applies.
 
 pub mod api;
+pub mod builtin;
+pub mod check;
 pub mod reference;
 pub mod script_type;
 pub mod types;
 
 use crate::progress;
+use builtin::ScriptSource;
+use ocitool_adapters::kubectl::Kubectl;
 use ocitool_orchestration::workspace::Workspace;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 use std::cell::RefCell;
-use std::path::Path;
 use std::rc::Rc;
 
 /// The repository handle scripts call `repo`: a shared, mutable [`Workspace`].
@@ -37,8 +40,8 @@ fn apply_limits(engine: &mut Engine) {
 }
 
 /// An engine with ocitool's API registered, printing through `out` (stdout) and `err` (stderr)
-/// sinks, both redacted.
-pub fn engine(params: &Params) -> Engine {
+/// sinks, both redacted; `cluster("")` is `kube`.
+pub fn engine(params: &Params, kube: &Kubectl) -> Engine {
     let mut engine = Engine::new();
     apply_limits(&mut engine);
     engine.on_print(|text| progress::out(&ocitool_core::redact::redact(text)));
@@ -51,7 +54,7 @@ pub fn engine(params: &Params) -> Engine {
         ))
     });
     types::register(&mut engine);
-    api::register(&mut engine, params);
+    api::register(&mut engine, params, kube);
     engine
 }
 
@@ -77,14 +80,11 @@ impl std::fmt::Display for ScriptError {
 impl std::error::Error for ScriptError {}
 
 impl ScriptError {
-    fn from_rhai(file: &Path, err: &EvalAltResult) -> Self {
-        let inner = err.unwrap_inner();
-        let pos = if inner.position().is_none() {
-            err.position()
-        } else {
-            inner.position()
-        };
-        let mut message = error_message(inner);
+    /// `err` located where it happened: in `script` (its label), or in the built-in module a
+    /// function of which failed.
+    fn from_rhai(script: &str, err: &EvalAltResult) -> Self {
+        let (file, pos) = origin(script, err);
+        let mut message = error_message(err);
         if let EvalAltResult::ErrorInFunctionCall(name, _, _, call) = err {
             let line = call.line().unwrap_or(0);
             // Rhai names closures `anon$<hash>`; the hash means nothing to the reader.
@@ -96,7 +96,7 @@ impl ScriptError {
             message.push_str(&format!("\n  ({context})"));
         }
         ScriptError {
-            file: file.display().to_string(),
+            file,
             line: pos.line(),
             column: pos.position(),
             message: ocitool_core::redact::redact(&message).into_owned(),
@@ -104,20 +104,53 @@ impl ScriptError {
     }
 }
 
+/// The script and position an error comes from: the innermost position of the chain, in the
+/// script whose function raised it (Rhai records each called function's source), else `script`.
+fn origin(script: &str, err: &EvalAltResult) -> (String, Position) {
+    let mut file = script.to_string();
+    let mut pos = err.position();
+    let mut current = err;
+    loop {
+        match current {
+            EvalAltResult::ErrorInFunctionCall(_, source, inner, _) => {
+                if !source.is_empty() {
+                    file = source.clone();
+                }
+                current = inner;
+            }
+            EvalAltResult::ErrorInModule(path, inner, _) => {
+                file = path
+                    .strip_prefix(builtin::IMPORT_PREFIX)
+                    .and_then(builtin::find)
+                    .map_or_else(|| path.clone(), builtin::Builtin::label);
+                current = inner;
+            }
+            _ => break,
+        }
+        if !current.position().is_none() {
+            pos = current.position();
+        }
+    }
+    (file, pos)
+}
+
+/// `file:line:column: message` for an error raised in a script whose label is `script`: how a
+/// fleet-wide run reports a failed cluster.
+pub(crate) fn located_message(script: &str, err: &EvalAltResult) -> String {
+    ScriptError::from_rhai(script, err).to_string()
+}
+
 /// What an error says, without Rhai's position suffix (a thrown value is shown as itself).
 pub(crate) fn error_message(err: &EvalAltResult) -> String {
     match err.unwrap_inner() {
         EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
-        other => strip_position(&other.to_string()),
+        other => script_type::script_names(&strip_position(&other.to_string())),
     }
 }
 
 /// Print a warning on stderr: the one way the host warns, always redacted.
 pub(crate) fn warn(message: &str) {
-    progress::err(&format!(
-        "warning: {}",
-        ocitool_core::redact::redact(message)
-    ));
+    progress::warning(&ocitool_core::redact::redact(message));
 }
 
 impl Repo {
@@ -125,7 +158,7 @@ impl Repo {
     /// the rest of the run goes on, and ocitool exits 1.
     pub(crate) fn record_failure(&self, unit: &str, message: &str) {
         let line = format!("{unit}: {}", ocitool_core::redact::redact(message));
-        progress::err(&format!("error: {line}"));
+        progress::error(&line);
         self.0.borrow_mut().failures.push(line);
     }
 }
@@ -138,34 +171,51 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Compile `script` without running it.
-pub fn check(script: &Path) -> Result<(), ScriptError> {
-    let engine = engine(&Params::new());
-    compile(&engine, script).map(|_| ())
+/// Compile `script` without running it and resolve every name it uses (see [`check`]).
+pub fn check(script: &ScriptSource) -> Result<(), Vec<ScriptError>> {
+    let mut engine = engine_for(script, &Params::new(), &Kubectl::default());
+    // The AST as written: the optimizer would fold constant maps (and their keys) away.
+    engine.set_optimization_level(rhai::OptimizationLevel::None);
+    let ast = compile(&engine, script).map_err(|e| vec![e])?;
+    let unknown = check::unknown_names(&engine, &ast, script);
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(unknown)
+    }
 }
 
-fn compile(engine: &Engine, script: &Path) -> Result<rhai::AST, ScriptError> {
+fn engine_for(script: &ScriptSource, params: &Params, kube: &Kubectl) -> Engine {
+    let mut engine = engine(params, kube);
+    builtin::install_resolver(&mut engine, script);
     engine
-        .compile_file(script.to_path_buf())
-        .map_err(|e| match *e {
-            EvalAltResult::ErrorSystem(_, ref cause) => ScriptError {
-                file: script.display().to_string(),
-                line: None,
-                column: None,
-                message: format!("cannot read the script: {cause}"),
-            },
-            ref other => ScriptError::from_rhai(script, other),
-        })
+}
+
+fn compile(engine: &Engine, script: &ScriptSource) -> Result<rhai::AST, ScriptError> {
+    let label = script.label();
+    let text = script.text().map_err(|message| ScriptError {
+        file: label.clone(),
+        line: None,
+        column: None,
+        message,
+    })?;
+    let mut ast = engine.compile(text).map_err(|e| {
+        let err: Box<EvalAltResult> = e.into();
+        ScriptError::from_rhai(&label, &err)
+    })?;
+    ast.set_source(label);
+    Ok(ast)
 }
 
 /// Run `script` against `workspace` with `params` in scope (`repo`, `params`, `DRY_RUN`).
 pub fn run(
-    script: &Path,
+    script: &ScriptSource,
     workspace: Rc<RefCell<Workspace>>,
     params: &Params,
+    kube: &Kubectl,
     dry_run: bool,
 ) -> Result<(), ScriptError> {
-    let engine = engine(params);
+    let engine = engine_for(script, params, kube);
     let ast = compile(&engine, script)?;
     let mut scope = Scope::new();
     let param_map: Map = params
@@ -177,7 +227,7 @@ pub fn run(
     scope.push_constant("DRY_RUN", dry_run);
     engine
         .run_ast_with_scope(&mut scope, &ast)
-        .map_err(|e| ScriptError::from_rhai(script, &e))
+        .map_err(|e| ScriptError::from_rhai(&script.label(), &e))
 }
 
 /// Convert a library error into a Rhai runtime error; Rhai fills in the call site's position.

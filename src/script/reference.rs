@@ -85,8 +85,7 @@ fn is_printer(f: &Value) -> bool {
 /// (`ScriptResult<Array>`, `&str`), but scripts see `array`, `string`, `Dynamic`. Public for the
 /// test that derives, from the engine's metadata, the line each function must have.
 pub fn plain_types(rust: &str) -> String {
-    let mut text = rust
-        .replace("&mut ", "")
+    let mut text = super::script_type::script_names(rust)
         .replace("types::dynamic::Dynamic", "Dynamic")
         .replace("_: ", "");
     while let Some(start) = text.find("ScriptResult<") {
@@ -110,10 +109,7 @@ pub fn plain_types(rust: &str) -> String {
             &text[end + 1..]
         );
     }
-    let text = text
-        .replace("&str", "string")
-        .replace("String", "string")
-        .replace("Array", "array");
+    let text = text.replace("String", "string").replace("Array", "array");
     text.strip_suffix(" -> ()").unwrap_or(&text).to_string()
 }
 

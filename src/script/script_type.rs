@@ -6,10 +6,33 @@
 //! type through [`ScriptVisible`]: members are registered into the engine as `TypeBuilder` would,
 //! and type doc comments go into a small global module (the engine keeps those private), so
 //! everything ends up in the engine metadata `ocitool api` is generated from.
-//! This module only registers; it decides nothing about what a type shows.
+//! This module only registers; it decides nothing about what a type shows. It also owns the one
+//! translation from Rust and Rhai spellings of types to the script names ([`script_names`]).
 
 use rhai::{Engine, FuncRegistration, Module, RhaiNativeFunc};
 use std::marker::PhantomData;
+use std::sync::{Mutex, OnceLock};
+
+/// Rust type path → script name, for every type described through [`ScriptVisible`].
+fn registered_names() -> &'static Mutex<Vec<(&'static str, String)>> {
+    static NAMES: OnceLock<Mutex<Vec<(&'static str, String)>>> = OnceLock::new();
+    NAMES.get_or_init(Default::default)
+}
+
+/// `text` (a Rhai error message, a type name) with Rust and Rhai-internal type spellings replaced
+/// by the documented script types: `ocitool_orchestration::repo::Overlay` → `Overlay`,
+/// `&str | ImmutableString | String` → `string`, `&mut T` → `T`.
+pub fn script_names(text: &str) -> String {
+    let mut text = text
+        .replace("&str | ImmutableString | String", "string")
+        .replace("ImmutableString", "string")
+        .replace("&mut ", "")
+        .replace("&str", "string");
+    for (rust, script) in registered_names().lock().expect("not poisoned").iter() {
+        text = text.replace(rust, script);
+    }
+    text
+}
 
 /// A library type as scripts see it.
 pub trait ScriptVisible: Clone + 'static {
@@ -72,6 +95,12 @@ impl<T: Clone + 'static> ScriptType<'_, '_, T> {
     /// The name scripts and error messages use for `T`.
     pub fn with_name(&mut self, name: &str) -> &mut Self {
         self.name = name.to_string();
+        let mut names = registered_names().lock().expect("not poisoned");
+        let rust = std::any::type_name::<T>();
+        if !names.iter().any(|(r, _)| *r == rust) {
+            names.push((rust, name.to_string()));
+        }
+        drop(names);
         self.registry.docs.set_custom_type::<T>(name);
         self
     }

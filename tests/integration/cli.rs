@@ -98,7 +98,7 @@ fn api_lists_every_registered_function_and_type() {
     }
     // Each registered function is one line of its own: its full signature (in the script-facing
     // spelling), then its documentation.
-    let engine = ocitool::script::engine(&Default::default());
+    let engine = ocitool::script::engine(&Default::default(), &Default::default());
     let metadata: serde_json::Value =
         serde_json::from_str(&engine.gen_fn_metadata_to_json(false).unwrap()).unwrap();
     for function in metadata["functions"].as_array().unwrap() {

@@ -1,6 +1,7 @@
 //! The documentation, executed: every `ocitool` command in a ```sh block of README.md and docs/*.md
 //! runs, in order, against a scratch copy of examples/fleet, and must end as the doc says (exit 0,
-//! or `# exits N`, or `# live cluster`). Also the worked example script and the alert rules the
+//! or `# exits N`, or `# live cluster`). The `export NAME=…` lines shown before a command are in
+//! effect for it, as they would be in the reader's shell. Also the worked example script and the alert rules the
 //! operator guide ships.
 
 use crate::support;
@@ -26,6 +27,8 @@ struct DocCommand {
     line: usize,
     text: String,
     expect: Expect,
+    /// The `export` lines the document showed before this command.
+    exports: String,
 }
 
 /// The `ocitool` commands of the ```sh blocks of `markdown`, `\`-continued lines joined.
@@ -35,6 +38,7 @@ fn doc_commands(markdown: &str) -> Vec<DocCommand> {
     // A ```sh local block runs whole, as one script, where it stands in the sequence.
     let mut local_block: Option<(usize, String)> = None;
     let mut pending: Option<(usize, String)> = None;
+    let mut exports = String::new();
     for (i, line) in markdown.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.starts_with("```") {
@@ -43,6 +47,7 @@ fn doc_commands(markdown: &str) -> Vec<DocCommand> {
                     line: start,
                     text,
                     expect: Expect::Success,
+                    exports: exports.clone(),
                 });
             } else if trimmed == "```sh local" {
                 local_block = Some((i + 2, String::new()));
@@ -66,11 +71,15 @@ fn doc_commands(markdown: &str) -> Vec<DocCommand> {
             pending = Some((start, text));
             continue;
         }
-        if text.starts_with("ocitool ") || text.contains("| ocitool ") {
+        if text.starts_with("export ") {
+            exports.push_str(&text);
+            exports.push('\n');
+        } else if text.starts_with("ocitool ") || text.contains("| ocitool ") {
             commands.push(DocCommand {
                 line: start,
                 expect: expectation(&text),
                 text,
+                exports: exports.clone(),
             });
         }
     }
@@ -131,14 +140,16 @@ impl DocsWorkdir {
             .unwrap()
             .to_path_buf();
         // As the docs set it up: the binary and the pinned tools first (cargo sets
-        // OCITOOL_TOOLS_DIR to .tools/bin, see .cargo/config.toml).
+        // OCITOOL_TOOLS_DIR to .tools/bin, see .cargo/config.toml). The key file is the one a
+        // doc's own `export SOPS_AGE_KEY_FILE=…` replaces.
         let tools_dir = std::env::var("OCITOOL_TOOLS_DIR").unwrap_or_default();
         let path = format!(
             "{}:{tools_dir}:{}",
             bin_dir.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        support::Cmd::bash(self.dir.path(), &command.text)
+        let script = format!("{}{}", command.exports, command.text);
+        support::Cmd::bash(self.dir.path(), &script)
             .env("PATH", &path)
             .env("SOPS_AGE_KEY_FILE", self.fleet.key_file().to_str().unwrap())
             .env("NEW_PASSWORD", NEW_PASSWORD)
@@ -243,6 +254,7 @@ fn the_command_parser_reads_continuations_pipes_and_expectations() {
             (13, "X=1\necho $X\n", &Expect::Success),
         ]
     );
+    assert!(commands.iter().all(|c| c.exports == "export X=1\n"));
 }
 
 #[test]
@@ -254,10 +266,10 @@ fn the_operator_guide_commands_run_as_documented() {
         ran.len()
     );
     // What the guide says these commands print.
-    let consolidated = output_of(&ran, &["consolidate.rhai", "--set customer=acme"]);
+    let consolidated = output_of(&ran, &["run consolidate", "--set customer=acme"]);
     assert!(consolidated.stdout.contains("2 cluster(s): 2 consolidated"));
     let applied = output_where(&ran, |t| {
-        t.contains("consolidate.rhai") && !t.contains("--dry-run")
+        t.contains("run consolidate") && !t.contains("--dry-run")
     })
     .expect("the guide applies consolidate.rhai");
     assert!(
@@ -267,7 +279,7 @@ fn the_operator_guide_commands_run_as_documented() {
         "{}",
         applied.stderr
     );
-    let validated = output_of(&ran, &["validate.rhai", "base_repo=base"]);
+    let validated = output_of(&ran, &["run validate", "base_repo=base"]);
     assert!(
         validated.stdout.contains("2 cluster(s): 2 valid"),
         "{}",
@@ -284,7 +296,7 @@ fn the_operator_guide_commands_run_as_documented() {
         validated.stdout
     );
     let rotated = output_where(&ran, |t| {
-        t.contains("rotate.rhai") && t.contains("password_file=-") && !t.contains("--dry-run")
+        t.contains("run rotate") && t.contains("password_file=-") && !t.contains("--dry-run")
     })
     .expect("the guide applies rotate.rhai");
     assert!(
@@ -325,7 +337,7 @@ fn the_scripting_guide_commands_run_as_documented() {
         "{}",
         dry.stdout
     );
-    let validated = output_of(&ran, &["validate.rhai"]);
+    let validated = output_of(&ran, &["run validate"]);
     assert!(
         validated
             .stdout
@@ -430,5 +442,148 @@ fn the_shipped_prometheus_rule_has_the_documented_alerts() {
             "FluxRegistryAuthenticationFailed",
             "FluxHelmReleaseSourceNotReady"
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/ci.md: the GitHub Actions workflow and the pre-commit hook, run as written
+
+/// The ```yaml blocks of `markdown`, parsed.
+fn yaml_blocks(markdown: &str) -> Vec<serde_yaml::Value> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (current.as_mut(), line.trim()) {
+            (None, "```yaml") => current = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(serde_yaml::from_str(block).expect("a ```yaml block parses"));
+                current = None;
+            }
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+fn ci_doc_block(key: &str) -> serde_yaml::Value {
+    let markdown = std::fs::read_to_string(Path::new(REPO).join("docs/ci.md")).unwrap();
+    yaml_blocks(&markdown)
+        .into_iter()
+        .find(|b| b.get(key).is_some())
+        .unwrap_or_else(|| panic!("docs/ci.md has no ```yaml block with `{key}`"))
+}
+
+/// The example fleet consolidated, as a fleet that passes validate is.
+fn consolidated_fleet() -> Fleet {
+    let fleet = Fleet::example();
+    fleet
+        .run("consolidate.rhai")
+        .set("customer", "acme")
+        .succeeds();
+    fleet
+}
+
+/// `script` run with bash in `fleet` the way CI runs it: ocitool and the pinned tools on PATH,
+/// the age key in SOPS_AGE_KEY (the repository secret) instead of a key file.
+fn run_in_ci(fleet: &Fleet, script: &str) -> support::Output {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_ocitool")).parent().unwrap();
+    let tools_dir = std::env::var("OCITOOL_TOOLS_DIR").unwrap_or_default();
+    let path = format!(
+        "{}:{tools_dir}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let key = std::fs::read_to_string(fleet.key_file()).unwrap();
+    support::Cmd::bash(fleet.path(), script)
+        .env("PATH", &path)
+        .env("SOPS_AGE_KEY", &key)
+        .output()
+}
+
+/// A per-service Secret back beside the consolidated source: validate's "per-service copy" error.
+fn break_fleet(fleet: &Fleet) {
+    let service = "acme/applications/overlays/prod/services/loki/oci-creds.yaml";
+    fleet.write(service, &fleet.read(PROD_SOURCE));
+}
+
+#[test]
+fn the_ci_workflow_installs_the_pinned_tools_and_fails_a_broken_fleet() {
+    let workflow = ci_doc_block("jobs");
+    let steps = workflow["jobs"]["validate"]["steps"].as_sequence().unwrap();
+    let pins = std::fs::read_to_string(Path::new(REPO).join("tools/versions.env")).unwrap();
+    let pin = |key: &str| {
+        pins.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap()
+            .to_string()
+    };
+    let (installs, checks): (Vec<_>, Vec<_>) = steps
+        .iter()
+        .filter(|s| s["run"].is_string())
+        .partition(|s| {
+            s["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("install-"))
+        });
+    // The install steps download; the test has its own build and tools. They must install the pins.
+    let install_text: String = installs
+        .iter()
+        .map(|s| s["run"].as_str().unwrap())
+        .collect();
+    for (module, key) in [
+        ("github.com/getsops/sops/v3/cmd/sops", "SOPS_VERSION"),
+        (
+            "github.com/yannh/kubeconform/cmd/kubeconform",
+            "KUBECONFORM_VERSION",
+        ),
+    ] {
+        assert!(
+            install_text.contains(&format!("{module}@{}", pin(key))),
+            "the workflow installs {module} at another version than tools/versions.env's {key}"
+        );
+    }
+    assert!(!checks.is_empty(), "the workflow runs no check");
+    let fleet = consolidated_fleet();
+    for step in &checks {
+        let script = step["run"].as_str().unwrap();
+        let out = run_in_ci(&fleet, script);
+        assert_eq!(out.code, 0, "`{script}`\n{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("2 cluster(s): 2 valid"),
+            "{}",
+            out.stdout
+        );
+    }
+    break_fleet(&fleet);
+    let failed = checks
+        .iter()
+        .map(|step| run_in_ci(&fleet, step["run"].as_str().unwrap()))
+        .find(|out| out.code != 0)
+        .expect("the workflow passes a fleet with a per-service copy of the source");
+    assert!(
+        failed.stdout.contains("per-service copy"),
+        "{}",
+        failed.stdout
+    );
+}
+
+#[test]
+fn the_pre_commit_hook_passes_a_valid_fleet_and_stops_a_broken_one() {
+    let config = ci_doc_block("repos");
+    let hook = &config["repos"][0]["hooks"][0];
+    assert_eq!(hook["pass_filenames"], serde_yaml::Value::Bool(false));
+    let entry = hook["entry"].as_str().unwrap();
+    let fleet = consolidated_fleet();
+    let out = run_in_ci(&fleet, entry);
+    assert_eq!(out.code, 0, "`{entry}`\n{}\n{}", out.stdout, out.stderr);
+    break_fleet(&fleet);
+    assert_eq!(
+        run_in_ci(&fleet, entry).code,
+        1,
+        "`{entry}` passes a broken fleet"
     );
 }

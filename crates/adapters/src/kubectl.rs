@@ -17,11 +17,14 @@ use std::time::Duration;
 /// timeout is off by default, so an API server that accepts but never answers would hang forever.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A kubectl invocation target: the kubeconfig context to use, or the current one.
+/// A kubectl invocation target: the kubeconfig context to use (or the current one), and the
+/// kubeconfig file (or kubectl's own choice: `$KUBECONFIG`, then `~/.kube/config`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Kubectl {
     pub context: Option<String>,
-    /// `KUBECONFIG` for every call; `None` inherits the environment's (tests point it at stubs).
+    /// `--kubeconfig` for every call, so the command line in an error names the file; `None`
+    /// leaves the choice to kubectl. The caller resolves the user's path (against their
+    /// working directory) before it gets here.
     kubeconfig: Option<PathBuf>,
 }
 
@@ -237,9 +240,12 @@ impl Kubectl {
         Ok(())
     }
 
-    /// The argument list for `args`, with `--context` first when set.
+    /// The argument list for `args`, with `--kubeconfig` and `--context` first when set.
     pub fn full_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
-        let mut full = Vec::with_capacity(args.len() + 2);
+        let mut full = Vec::with_capacity(args.len() + 4);
+        if let Some(config) = self.kubeconfig.as_deref().and_then(|p| p.to_str()) {
+            full.extend_from_slice(&["--kubeconfig", config]);
+        }
         if let Some(ctx) = &self.context {
             full.extend_from_slice(&["--context", ctx.as_str()]);
         }
@@ -251,9 +257,6 @@ impl Kubectl {
         let mut invocation =
             Invocation::new(tools::KUBECTL, DEFAULT_TIMEOUT).map_err(KubectlError::Run)?;
         invocation = invocation.args(self.full_args(args));
-        if let Some(kubeconfig) = &self.kubeconfig {
-            invocation = invocation.env("KUBECONFIG", kubeconfig);
-        }
         let command = invocation.describe();
         invocation
             .run()
@@ -265,9 +268,17 @@ impl Kubectl {
         format!("kubectl {}", self.full_args(args).join(" "))
     }
 
-    #[cfg(test)]
-    fn with_kubeconfig(mut self, path: &std::path::Path) -> Self {
+    /// This target with `--kubeconfig path`.
+    pub fn with_kubeconfig(mut self, path: &std::path::Path) -> Self {
         self.kubeconfig = Some(path.to_path_buf());
+        self
+    }
+
+    /// This target with `context` when given, keeping its own otherwise.
+    pub fn or_context(mut self, context: Option<String>) -> Self {
+        if context.is_some() {
+            self.context = context;
+        }
         self
     }
 }
@@ -314,6 +325,16 @@ mod tests {
             ["--context", "prod", "get", "ns"]
         );
         assert_eq!(Kubectl::default().full_args(&["get"]), ["get"]);
+        let k = k.with_kubeconfig(std::path::Path::new("/k/config"));
+        assert_eq!(
+            k.full_args(&["get"]),
+            ["--kubeconfig", "/k/config", "--context", "prod", "get"]
+        );
+        assert_eq!(k.clone().or_context(None).context.as_deref(), Some("prod"));
+        assert_eq!(
+            k.or_context(Some("dev".into())).context.as_deref(),
+            Some("dev")
+        );
     }
 
     #[test]

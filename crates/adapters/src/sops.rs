@@ -14,7 +14,7 @@ use crate::tools;
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Oldest sops with `sops decrypt`/`sops encrypt` subcommands and `--filename-override`.
@@ -57,12 +57,14 @@ impl std::fmt::Display for Operation {
 pub enum SopsError {
     /// None of the keys available here opens (or, encrypting, seals) the data key.
     #[error(
-        "sops could not {operation} {path}; check that your key for it is available (SOPS_AGE_KEY_FILE)\n{reason}"
+        "sops could not {operation} {path}; check that your key for it is available ({key})\n{reason}"
     )]
     NoKey {
         operation: Operation,
         path: String,
         reason: String,
+        /// The key file sops was given ([`AgeKeyFile::describe`]).
+        key: String,
     },
     /// The file decrypts, but its MAC does not match: it was changed after it was encrypted.
     #[error(
@@ -126,6 +128,7 @@ impl SopsError {
                 operation,
                 path,
                 reason,
+                key: KEY_FILE_ENV.to_string(),
             },
             Some(codes::MAC_MISMATCH) => SopsError::MacMismatch { path, reason },
             // The one case without a code of its own: config.LoadCreationRuleForFile returns a
@@ -146,6 +149,24 @@ impl SopsError {
             },
         }
     }
+
+    /// A [`SopsError::NoKey`] naming the key file sops was given.
+    fn with_key_file(self, key_file: &AgeKeyFile) -> Self {
+        match self {
+            SopsError::NoKey {
+                operation,
+                path,
+                reason,
+                ..
+            } => SopsError::NoKey {
+                operation,
+                path,
+                reason,
+                key: key_file.describe(),
+            },
+            other => other,
+        }
+    }
 }
 
 /// Decrypted file content. `Debug` never shows it; read it with [`Plaintext::expose`].
@@ -163,10 +184,49 @@ impl std::fmt::Debug for Plaintext {
     }
 }
 
+/// The age key file sops is given. sops reads `SOPS_AGE_KEY_FILE` relative to its own working
+/// directory, which is the repository root here, not the user's: a relative path is made
+/// absolute against ocitool's working directory once, and that path is what sops gets and what
+/// errors name. (sops v3.13.2 age/keysource.go: `SopsAgeKeyFileEnv = "SOPS_AGE_KEY_FILE"`,
+/// besides `SOPS_AGE_KEY`, `SOPS_AGE_KEY_CMD` and `<user config dir>/sops/age/keys.txt`.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgeKeyFile {
+    NotSet,
+    Given(PathBuf),
+}
+
+const KEY_FILE_ENV: &str = "SOPS_AGE_KEY_FILE";
+
+impl AgeKeyFile {
+    /// From the environment, resolved against `cwd`.
+    pub fn from_env(cwd: &Path) -> Self {
+        match std::env::var_os(KEY_FILE_ENV).filter(|v| !v.is_empty()) {
+            Some(path) => AgeKeyFile::Given(cwd.join(path)),
+            None => AgeKeyFile::NotSet,
+        }
+    }
+
+    /// What sops was given, for error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            AgeKeyFile::Given(path) if path.is_file() => {
+                format!("{KEY_FILE_ENV}={}", path.display())
+            }
+            AgeKeyFile::Given(path) => {
+                format!("{KEY_FILE_ENV}={}, which does not exist", path.display())
+            }
+            AgeKeyFile::NotSet => format!(
+                "{KEY_FILE_ENV} is not set; sops then tries SOPS_AGE_KEY, SOPS_AGE_KEY_CMD and ~/.config/sops/age/keys.txt"
+            ),
+        }
+    }
+}
+
 /// A located, version-checked sops for one repository.
 #[derive(Debug, Clone)]
 pub struct Sops {
     root: std::path::PathBuf,
+    key_file: AgeKeyFile,
     /// Environment changes for every run (tests isolate the key sources sops looks at).
     env: Vec<(OsString, Option<OsString>)>,
 }
@@ -200,8 +260,10 @@ impl Sops {
                 tools::SOPS.install_hint
             );
         }
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
         Ok(Sops {
             root: root.to_path_buf(),
+            key_file: AgeKeyFile::from_env(&cwd),
             env: Vec::new(),
         })
     }
@@ -279,13 +341,8 @@ impl Sops {
             .args([subcommand.as_str(), "--filename-override", path])
             .current_dir(cwd)
             .stdin(input);
-        // sops reads SOPS_AGE_KEY_FILE relative to its own working directory; keep a relative
-        // setting meaning what it meant where ocitool was started.
-        if let Some(key_file) = std::env::var_os("SOPS_AGE_KEY_FILE").map(std::path::PathBuf::from)
-            && key_file.is_relative()
-            && let Ok(here) = std::env::current_dir()
-        {
-            invocation = invocation.env("SOPS_AGE_KEY_FILE", here.join(key_file));
+        if let AgeKeyFile::Given(key_file) = &self.key_file {
+            invocation = invocation.env(KEY_FILE_ENV, key_file);
         }
         for (key, value) in &self.env {
             invocation = match value {
@@ -295,7 +352,7 @@ impl Sops {
         }
         invocation
             .run_text()
-            .map_err(|e| SopsError::classify(operation, path, e))
+            .map_err(|e| SopsError::classify(operation, path, e).with_key_file(&self.key_file))
     }
 }
 
@@ -338,6 +395,7 @@ impl Sops {
     fn with_only_key(mut self, key_file: &Path, home: &Path) -> Self {
         let set = |k: &str, v: &Path| (k.into(), Some(v.as_os_str().to_os_string()));
         let unset = |k: &str| (k.into(), None);
+        self.key_file = AgeKeyFile::Given(key_file.to_path_buf());
         self.env = vec![
             set("SOPS_AGE_KEY_FILE", key_file),
             set("HOME", home),
@@ -414,6 +472,17 @@ mod tests {
             !format!("{err} {err:?}").contains("pw-sops-adapter-4Tq8"),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn errors_name_the_key_file_sops_was_given() {
+        let given = AgeKeyFile::Given("/work/fleet/keys.agekey".into());
+        assert!(
+            given
+                .describe()
+                .contains("/work/fleet/keys.agekey, which does not exist")
+        );
+        assert!(AgeKeyFile::NotSet.describe().contains("is not set"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! redacting host sinks, and every library error becomes a script error at the call site.
 
 use super::{Params, runtime_error};
+use ocitool_adapters::kubectl::Kubectl;
 use rhai::plugin::*;
 use rhai::{Array, Engine, EvalAltResult, FuncRegistration};
 
@@ -18,7 +19,17 @@ mod repo;
 mod rotate;
 mod validate;
 
-pub fn register(engine: &mut Engine, params: &Params) {
+/// Keys of the maps the host hands scripts (`for_each_cluster` results, `changes()` entries):
+/// `ocitool check` accepts them as properties.
+pub(crate) const HOST_MAP_KEYS: &[&str] = &[
+    repo::repo_api::CLUSTER,
+    repo::repo_api::STATUS,
+    repo::repo_api::ERROR,
+    repo::repo_api::PATH,
+    repo::repo_api::KIND,
+];
+
+pub fn register(engine: &mut Engine, params: &Params, kube: &Kubectl) {
     engine.register_global_module(exported_module!(repo::repo_api).into());
     engine.register_global_module(exported_module!(credentials::credentials_api).into());
     engine.register_global_module(exported_module!(output::output_api).into());
@@ -27,6 +38,18 @@ pub fn register(engine: &mut Engine, params: &Params) {
     engine.register_global_module(exported_module!(rotate::rotate_api).into());
     engine.register_global_module(exported_module!(login::login_api).into());
     register_params(engine, params);
+    register_cluster(engine, kube);
+}
+
+/// `cluster` closes over the kubectl target of `ocitool --kubeconfig/--context`.
+fn register_cluster(engine: &mut Engine, kube: &Kubectl) {
+    let default = kube.clone();
+    FuncRegistration::new("cluster")
+        .with_params_info(["context: &str", "Cluster"])
+        .with_comments(["/// A live cluster through kubectl: `context` names the kubeconfig context; \"\" means the one of `ocitool --context`, else kubectl's current one (`ocitool --kubeconfig` applies either way)."])
+        .register_into_engine(engine, move |context: &str| -> Kubectl {
+            default.clone().or_context(Some(context.to_string()).filter(|c| !c.is_empty()))
+        });
 }
 
 /// `flag` and `param` read `--set` values with defaults; they close over this run's parameters.
@@ -62,7 +85,7 @@ pub(crate) fn items<T: Clone + 'static>(array: &Array, what: &str) -> ScriptResu
             item.clone().try_cast::<T>().ok_or_else(|| {
                 runtime_error(anyhow::anyhow!(
                     "expected an array of {what}, found an item of type {}",
-                    item.type_name()
+                    super::script_type::script_names(item.type_name())
                 ))
             })
         })
@@ -74,7 +97,10 @@ pub(crate) fn strings(array: &Array, what: &str) -> ScriptResult<Vec<String>> {
         .iter()
         .map(|v| {
             v.clone().into_string().map_err(|t| {
-                runtime_error(anyhow::anyhow!("expected {what} as strings, found {t}"))
+                runtime_error(anyhow::anyhow!(
+                    "expected {what} as strings, found {}",
+                    super::script_type::script_names(t)
+                ))
             })
         })
         .collect()

@@ -32,6 +32,13 @@ pub mod repo_api {
     use ocitool_orchestration::repo::{self, CredFile, Overlay, Scan};
     use rhai::{Array, Dynamic, FnPtr, NativeCallContext};
 
+    /// Keys of the maps built here: per-cluster results and staged changes.
+    pub(crate) const CLUSTER: &str = "cluster";
+    pub(crate) const STATUS: &str = "status";
+    pub(crate) const ERROR: &str = "error";
+    pub(crate) const PATH: &str = "path";
+    pub(crate) const KIND: &str = "kind";
+
     fn none_if_empty(customer: &str) -> Option<&str> {
         Some(customer).filter(|c| !c.is_empty())
     }
@@ -94,7 +101,10 @@ pub mod repo_api {
                 Ok(result) => result_map(&label, result),
                 Err(err) => {
                     repo.0.borrow_mut().changes.rollback(mark);
-                    let message = crate::script::error_message(&err);
+                    // Where it failed, too: a fleet-wide run does not stop at the error, so this
+                    // line is all the reader gets.
+                    let script = ctx.call_source().unwrap_or("script");
+                    let message = crate::script::located_message(script, &err);
                     repo.record_failure(&label, &message);
                     failed_map(&label, &message)
                 }
@@ -108,19 +118,19 @@ pub mod repo_api {
     fn result_map(label: &str, result: Dynamic) -> Dynamic {
         let mut map = result.try_cast::<rhai::Map>().unwrap_or_else(|| {
             let mut done = rhai::Map::new();
-            done.insert("status".into(), "done".into());
+            done.insert(STATUS.into(), "done".into());
             done
         });
-        map.entry("cluster".into()).or_insert_with(|| label.into());
+        map.entry(CLUSTER.into()).or_insert_with(|| label.into());
         Dynamic::from_map(map)
     }
 
     fn failed_map(label: &str, message: &str) -> Dynamic {
         let mut map = rhai::Map::new();
-        map.insert("cluster".into(), label.into());
-        map.insert("status".into(), "failed".into());
+        map.insert(CLUSTER.into(), label.into());
+        map.insert(STATUS.into(), "failed".into());
         map.insert(
-            "error".into(),
+            ERROR.into(),
             ocitool_core::redact::redact(message).into_owned().into(),
         );
         Dynamic::from_map(map)
@@ -271,8 +281,8 @@ pub mod repo_api {
             .into_iter()
             .map(|c| {
                 let mut map = rhai::Map::new();
-                map.insert("path".into(), c.path.clone().into());
-                map.insert("kind".into(), c.kind().into());
+                map.insert(PATH.into(), c.path.clone().into());
+                map.insert(KIND.into(), c.kind().into());
                 Dynamic::from_map(map)
             })
             .collect())

@@ -45,12 +45,6 @@ pub mod validate_api {
         )?))
     }
 
-    /// A live cluster through kubectl: `context` names the kubeconfig context, "" the current one.
-    #[rhai_fn(global)]
-    pub fn cluster(context: &str) -> Cluster {
-        Cluster::new(Some(context.to_string()).filter(|c| !c.is_empty()))
-    }
-
     /// Read-only: the Reflector Deployment and pods, the source Secret, every Secret named oci-creds, and the namespaces.
     #[rhai_fn(global, pure, return_raw)]
     pub fn snapshot(cluster: &mut Cluster) -> ScriptResult<Snapshot> {
