@@ -9,6 +9,7 @@ mod cli;
 mod consolidate;
 mod deploy_reflector;
 mod docs;
+mod e2e;
 mod opencenter;
 mod property7;
 mod reflector_manifests;
