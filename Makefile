@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 DEMO_DIR ?= $(CURDIR)/target/demo-fleet
 
-.PHONY: setup demo test lint bench rotation-compare fixtures
+.PHONY: setup demo test e2e lint bench rotation-compare fixtures
 
 setup:
 	.ci/install-tools
@@ -27,6 +27,13 @@ test:
 	cargo test --workspace --locked
 	cargo fmt --all -- --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+## e2e: the live tier. .ci/install-live-tools builds the pinned registry, crane, helm, etcd,
+## kube-apiserver and kube-controller-manager into .tools/bin (about 10 min and 1.8 GB cold, needs
+## Go; idempotent); then the #[ignore]d tests (tests/integration/e2e/, devkit's live::) start them on
+## 127.0.0.1 and stop them by pid; .ci/e2e checks that none is left.
+e2e:
+	.ci/e2e
 
 bench:
 	.ci/install-tools

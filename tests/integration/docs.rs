@@ -2,7 +2,8 @@
 //! runs, in order, against a scratch copy of examples/fleet, and must end as the doc says (exit 0,
 //! or `# exits N`, or `# live cluster`). The `export NAME=…` lines shown before a command are in
 //! effect for it, as they would be in the reader's shell. Also the worked example script and the alert rules the
-//! operator guide ships.
+//! operator guide ships. The live tier (`e2e::cluster`) runs the guide's cluster commands (`kubectl`
+//! and `# live cluster`) against a real API server through [`DocsWorkdir`].
 
 use crate::support;
 
@@ -15,7 +16,7 @@ const NEW_PASSWORD: &str = "docs-test-new-robot-password-7f3a";
 
 /// How a documented command must end.
 #[derive(Debug, PartialEq)]
-enum Expect {
+pub(crate) enum Expect {
     Success,
     Exit(i32),
     /// Needs a reachable cluster; here kubectl finds none and ocitool must say so (exit 1).
@@ -23,16 +24,24 @@ enum Expect {
 }
 
 #[derive(Debug)]
-struct DocCommand {
-    line: usize,
-    text: String,
-    expect: Expect,
+pub(crate) struct DocCommand {
+    pub(crate) line: usize,
+    pub(crate) text: String,
+    pub(crate) expect: Expect,
     /// The `export` lines the document showed before this command.
-    exports: String,
+    pub(crate) exports: String,
 }
 
 /// The `ocitool` commands of the ```sh blocks of `markdown`, `\`-continued lines joined.
-fn doc_commands(markdown: &str) -> Vec<DocCommand> {
+pub(crate) fn doc_commands(markdown: &str) -> Vec<DocCommand> {
+    commands_where(markdown, |text| {
+        text.starts_with("ocitool ") || text.contains("| ocitool ")
+    })
+}
+
+/// The commands of the ```sh blocks of `markdown` for which `wanted` holds (`\`-continued lines
+/// joined), and every ```sh local block whole.
+pub(crate) fn commands_where(markdown: &str, wanted: impl Fn(&str) -> bool) -> Vec<DocCommand> {
     let mut commands = Vec::new();
     let mut in_sh = false;
     // A ```sh local block runs whole, as one script, where it stands in the sequence.
@@ -74,7 +83,7 @@ fn doc_commands(markdown: &str) -> Vec<DocCommand> {
         if text.starts_with("export ") {
             exports.push_str(&text);
             exports.push('\n');
-        } else if text.starts_with("ocitool ") || text.contains("| ocitool ") {
+        } else if wanted(&text) {
             commands.push(DocCommand {
                 line: start,
                 expect: expectation(&text),
@@ -99,20 +108,20 @@ fn expectation(command: &str) -> Expect {
 }
 
 /// The working directory the docs assume: `fleet` (a copy of examples/fleet), an empty `base`,
-/// the checkout's `scripts` and `examples`, a `snapshot` of a healthy cluster, and a kubeconfig
+/// the checkout's `scripts`, `examples` and `manifests`, a `snapshot` of a healthy cluster, and a kubeconfig
 /// whose contexts point at a port where no cluster listens.
-struct DocsWorkdir {
+pub(crate) struct DocsWorkdir {
     dir: tempfile::TempDir,
     fleet: Fleet,
 }
 
 impl DocsWorkdir {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let fleet = Fleet::example();
         let at = |rel: &str| dir.path().join(rel);
         std::os::unix::fs::symlink(fleet.path(), at("fleet")).unwrap();
-        for linked in ["scripts", "examples"] {
+        for linked in ["scripts", "examples", "manifests"] {
             std::os::unix::fs::symlink(Path::new(REPO).join(linked), at(linked)).unwrap();
         }
         std::fs::create_dir(at("base")).unwrap();
@@ -134,7 +143,12 @@ impl DocsWorkdir {
         DocsWorkdir { dir, fleet }
     }
 
-    fn run(&self, command: &DocCommand) -> support::Output {
+    /// The kubeconfig every command runs with (`KUBECONFIG`); the e2e tier points it at a live cluster.
+    pub(crate) fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    pub(crate) fn run(&self, command: &DocCommand) -> support::Output {
         let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_ocitool"))
             .parent()
             .unwrap()
@@ -153,10 +167,7 @@ impl DocsWorkdir {
             .env("PATH", &path)
             .env("SOPS_AGE_KEY_FILE", self.fleet.key_file().to_str().unwrap())
             .env("NEW_PASSWORD", NEW_PASSWORD)
-            .env(
-                "KUBECONFIG",
-                self.dir.path().join("kubeconfig").to_str().unwrap(),
-            )
+            .env("KUBECONFIG", self.kubeconfig().to_str().unwrap())
             .output()
     }
 }

@@ -10,6 +10,7 @@ mod consolidate;
 mod conventions;
 mod deploy_reflector;
 mod docs;
+mod e2e;
 mod opencenter;
 mod property7;
 mod reflector_manifests;

@@ -167,9 +167,27 @@ impl Registry {
     }
 
     pub fn start(dir: &Path, pki: &Pki, username: &str, password: &str) -> Result<Registry> {
+        Self::start_with_users(dir, pki, &[(username, password)])
+    }
+
+    /// A registry that accepts each `(username, password)` of `users` (e.g. the credential before
+    /// and after a rotation); `username`/`password` are the first. `dir` is this registry's own:
+    /// its htpasswd, config, storage and log live there.
+    pub fn start_with_users(dir: &Path, pki: &Pki, users: &[(&str, &str)]) -> Result<Registry> {
+        let &[(username, password), ..] = users else {
+            bail!("a registry needs at least one user");
+        };
         let port = free_port()?;
-        let hash = bcrypt::hash(password, 4).context("bcrypt")?;
-        std::fs::write(dir.join("htpasswd"), format!("{username}:{hash}\n"))?;
+        let mut htpasswd = String::new();
+        for (user, pass) in users {
+            // Cost 4, bcrypt's minimum: the registry checks it on every request.
+            writeln!(
+                htpasswd,
+                "{user}:{}",
+                bcrypt::hash(pass, 4).context("bcrypt")?
+            )?;
+        }
+        std::fs::write(dir.join("htpasswd"), htpasswd)?;
         let storage = dir.join("registry-data");
         std::fs::create_dir_all(&storage)?;
         let config = format!(
@@ -219,6 +237,7 @@ pub struct KubeApi {
 }
 
 /// A static token user for `--token-auth-file`.
+#[derive(Clone)]
 pub struct TokenUser {
     pub token: String,
     pub name: String,
@@ -342,6 +361,11 @@ impl KubeApi {
         let path = self.dir.join(file_name);
         write_kubeconfig(&path, self.port, &self.ca_cert, token)?;
         Ok(path)
+    }
+
+    /// The bearer token of `admin` (system:masters), e.g. for a kubeconfig of the caller's own.
+    pub fn admin_token(&self) -> String {
+        token_for("admin")
     }
 
     /// kubectl bound to the admin kubeconfig.
