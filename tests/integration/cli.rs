@@ -90,6 +90,22 @@ fn runaway_scripts_hit_the_operation_limit() {
 }
 
 #[test]
+fn closures_holding_memory_hit_the_memory_limit() {
+    // Each closure captures its own 8 MiB string: Rhai's per-value size limits never see the sum.
+    let body = "let keep = [];\nlet big = \"x\";\nfor i in 0..23 { big += big; }\n\
+                for i in 0..100000 {\n    let chunk = big + i;\n    keep.push(|| chunk);\n}\n";
+    let (script, out) = run_inline("hog.rhai", body);
+    let first = out.stderr.lines().next().unwrap_or_default();
+    let prefix = format!("error: {script}:6:5: the script uses ");
+    assert!(
+        first.starts_with(&prefix)
+            && first.ends_with("MiB of memory, over the 1024 MiB limit; it was stopped"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn api_lists_every_registered_function_and_type() {
     let out = cmd().args(&["api"]).succeeds();
     let lines: Vec<&str> = out.stdout.lines().collect();

@@ -10,6 +10,7 @@
 pub mod changeset;
 pub mod kubectl;
 pub mod kustomize;
+pub mod password;
 pub mod process;
 pub mod registry;
 pub mod sops;

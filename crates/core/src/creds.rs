@@ -312,7 +312,7 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// A new registry password, read from a file or standard input by [`Password::read`]. Opaque: it
+/// A new registry password, read from a file or standard input by the password adapter. Opaque: it
 /// is registered for redaction the moment it is read, prints as `<password>`, and its only way out
 /// is into a [`RegistryAuth`] (so scripts can pass it along but never see it as a string).
 #[derive(Clone, PartialEq, Eq)]
@@ -322,22 +322,10 @@ pub struct Password(String);
 pub const STDIN: &str = "-";
 
 impl Password {
-    /// Read the password from `source`, a file path or [`STDIN`]. One trailing newline (`\n` or
-    /// `\r\n`) is dropped, since `echo` and editors add one that is not part of the password.
-    pub fn read(source: &str) -> Result<Password> {
-        let text = if source == STDIN {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .context("could not read the password from standard input")?;
-            text
-        } else {
-            std::fs::read_to_string(source)
-                .with_context(|| format!("could not read the password file {source}"))?
-        };
-        Password::from_text(source, text)
-    }
-
-    fn from_text(source: &str, mut text: String) -> Result<Password> {
+    /// The password in `text`, read from `source` (a file path or [`STDIN`], for messages). One
+    /// trailing newline (`\n` or `\r\n`) is dropped, since `echo` and editors add one that is not
+    /// part of the password. Reading is the adapters' job (`ocitool_adapters::password`).
+    pub fn from_text(source: &str, mut text: String) -> Result<Password> {
         let trimmed_len = text
             .strip_suffix('\n')
             .map(|t| t.strip_suffix('\r').unwrap_or(t).len())
@@ -356,19 +344,6 @@ impl Password {
             bail!("the password from {shown} spans several lines; put only the password in it");
         }
         Ok(Password(text))
-    }
-
-    /// A warning when the password file can be read by other users than its owner (the password
-    /// is then exposed before ocitool ever sees it); None for standard input and private files.
-    pub fn permission_warning(source: &str) -> Option<String> {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(source).ok()?.permissions().mode();
-        (source != STDIN && mode & 0o077 != 0).then(|| {
-            format!(
-                "password file {source} is accessible to other users (mode {:o}); `chmod 600 {source}`",
-                mode & 0o777
-            )
-        })
     }
 }
 

@@ -13,13 +13,13 @@ pub mod rotate_api {
     use ocitool_core::creds::{Credentials, Password};
     use ocitool_core::secret::SourceSpec;
 
-    /// Read a registry password from a file, or from standard input with "-": one trailing newline is dropped, an empty password is an error, a file other users can read gets a warning. The result is opaque (prints as `<password>`).
+    /// Read a registry password from a file, or from standard input with "-": one trailing newline is dropped, an empty password is an error, a file other users can read gets a warning, one over 4 KiB is refused. The result is opaque (prints as `<password>`).
     #[rhai_fn(global, return_raw)]
     pub fn read_password(path_or_dash: &str) -> ScriptResult<Password> {
-        if let Some(warning) = Password::permission_warning(path_or_dash) {
+        if let Some(warning) = ocitool_adapters::password::permission_warning(path_or_dash) {
             crate::script::warn(&warning);
         }
-        Password::read(path_or_dash).map_err(runtime_error)
+        ocitool_adapters::password::read(path_or_dash).map_err(runtime_error)
     }
 
     /// These credentials with `registry` set (added or replaced) to `username` and `password`; every other registry is kept.
