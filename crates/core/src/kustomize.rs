@@ -146,7 +146,7 @@ pub fn add_resource(
     let file_name = &target.relative_to(&dir_of(kustomization));
     expect_added(&mut expected, file_name);
     let Some(edits) = addition_edits(text, file_name) else {
-        bail!(unsafe_edit(origin))
+        return Err(unsafe_edit(origin).into());
     };
     let edited = apply(text, edits);
     verify(origin, &edited, &expected)?;
@@ -164,19 +164,19 @@ pub fn add_patch(origin: &str, text: &str, entry: &str) -> Result<Option<String>
         .and_then(|mut items| items.pop())
         .ok_or_else(|| anyhow::anyhow!("{origin}: the patch to add is not one YAML list item"))?;
     let Some(Value::Mapping(first)) = expected.first_mut() else {
-        bail!(unsafe_edit(origin))
+        return Err(unsafe_edit(origin).into());
     };
     match first.get_mut("patches") {
         Some(Value::Sequence(items)) if items.contains(&value) => return Ok(None),
         Some(Value::Sequence(items)) => items.push(value),
         Some(slot @ Value::Null) => *slot = Value::Sequence(vec![value]),
-        Some(_) => bail!(unsafe_edit(origin)),
+        Some(_) => return Err(unsafe_edit(origin).into()),
         None => {
             first.insert("patches".into(), Value::Sequence(vec![value]));
         }
     }
     let Some(edit) = patch_edit(text, entry) else {
-        bail!(unsafe_edit(origin))
+        return Err(unsafe_edit(origin).into());
     };
     let edited = apply(text, vec![edit]);
     verify(origin, &edited, &expected)?;
@@ -234,18 +234,38 @@ fn expect_added(docs: &mut Vec<Value>, file_name: &str) {
     }
 }
 
-fn unsafe_edit(origin: &str) -> String {
-    format!(
-        "could not edit {origin} safely; edit it by hand (its `resources:` list has a layout \
-         ocitool does not recognise, so it refused to risk a corrupt file)"
-    )
+/// A kustomization edit refused because it could not be proven to change only the one entry:
+/// a typed error callers can tell from other failures (`downcast_ref::<UnsafeEdit>()`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsafeEdit {
+    /// The kustomization file.
+    pub file: String,
+}
+
+impl std::fmt::Display for UnsafeEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "could not edit {} safely; edit it by hand (its `resources:` list has a layout \
+             ocitool does not recognise, so it refused to risk a corrupt file)",
+            self.file
+        )
+    }
+}
+
+impl std::error::Error for UnsafeEdit {}
+
+fn unsafe_edit(origin: &str) -> UnsafeEdit {
+    UnsafeEdit {
+        file: origin.to_string(),
+    }
 }
 
 /// The self-check: the edited text must parse to exactly the expected documents.
 fn verify(origin: &str, edited: &str, expected: &[Value]) -> Result<()> {
     match manifest::parse_documents(origin, edited) {
         Ok(after) if after == expected => Ok(()),
-        _ => bail!(unsafe_edit(origin)),
+        _ => Err(unsafe_edit(origin).into()),
     }
 }
 
@@ -1211,6 +1231,11 @@ mod tests {
         assert!(verify("k", "resources: [a]\n", &expected).is_ok());
         let err = verify("k", "resources: [b]\n", &expected).unwrap_err();
         assert!(err.to_string().contains("could not edit k safely"));
+        assert_eq!(
+            err.downcast_ref::<UnsafeEdit>(),
+            Some(&UnsafeEdit { file: "k".into() }),
+            "callers match the type, not the text"
+        );
     }
 
     #[test]
