@@ -7,8 +7,8 @@
 //! over the shell pipeline, and PASS/MISS per target. It never asserts: figures depend on the
 //! machine. Run: `OCITOOL_BENCH_CLUSTERS=20 cargo bench --bench consolidate`.
 
+use ocitool::script;
 use ocitool::script::builtin::{self, ScriptSource};
-use ocitool::script::{self, Params};
 use ocitool_adapters::changeset::{Changeset, RepoLock};
 use ocitool_adapters::kubectl::Kubectl;
 use ocitool_devkit::fleetgen::{self, FleetSpec};
@@ -89,7 +89,7 @@ fn time_scan(root: &Path) -> Duration {
 fn run_ocitool(root: &Path) -> Run {
     reset_peak_memory();
     let script = ScriptSource::Builtin(builtin::find("consolidate").expect("built in"));
-    let params = Params::from([("customer".to_string(), CUSTOMER.to_string())]);
+    let params = [("customer".to_string(), CUSTOMER.to_string())];
     let cpu_before = instrument::children_cpu_time();
     let started = Instant::now();
     let lock = RepoLock::acquire(root, Duration::ZERO).expect("lock the copy");
@@ -101,11 +101,15 @@ fn run_ocitool(root: &Path) -> Run {
         &Kubectl::default(),
         false,
     )
-    .expect("consolidate.rhai");
+    .unwrap_or_else(|e| panic!("consolidate.rhai: {e}"));
     let ws = workspace.borrow_mut();
-    ws.changes.apply(&lock).expect("apply");
+    ws.apply(&lock).expect("apply");
     let wall = started.elapsed();
-    assert!(ws.failures.is_empty(), "failed clusters: {:?}", ws.failures);
+    assert!(
+        ws.failures().is_empty(),
+        "failed clusters: {:?}",
+        ws.failures()
+    );
     let sops = instrument::children_cpu_time() - cpu_before;
     Run {
         wall,

@@ -19,23 +19,22 @@
 
 use crate::progress;
 use crate::script::builtin::{self, ScriptSource};
-use crate::script::{self, Params};
+use crate::script::{self, Prepared, RunError, Session};
 use crate::term::{self, ColorWhen, Stream};
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use ocitool_adapters::changeset::{self, Change, RepoLock};
 use ocitool_adapters::kubectl::Kubectl;
 use ocitool_adapters::tools::{self, Found};
 use ocitool_orchestration::workspace::Workspace;
+use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 const EXIT_FAILED: i32 = 1;
 const EXIT_USAGE: i32 = 2;
-
-/// `--set` parameters that name files or directories: resolved against the working directory
-/// (`-` stays standard input).
-const PATH_PARAMS: &[&str] = &["password_file", "values_file", "base_repo", "snapshot_dir"];
+/// `apiVersion` of every `-o json` document; docs/output.schema.json describes them.
+pub const API_VERSION: &str = "ocitool/v1";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,26 +53,47 @@ struct Cli {
     /// The kubeconfig file for live-cluster commands (kubectl --kubeconfig).
     #[arg(long, global = true, value_name = "FILE")]
     kubeconfig: Option<String>,
+    /// Output format: text for people, or json (one document on stdout; progress, messages and
+    /// diffs on stderr).
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a workflow against a repository; changes are applied only if it succeeds.
+    /// `ocitool run SCRIPT --help` lists the parameters the script declares.
+    #[command(disable_help_flag = true)]
     Run {
         /// A built-in workflow by name (`ocitool scripts` lists them), or a script file (a path
         /// containing `/` or ending in .rhai).
-        script: String,
+        script: Option<String>,
         /// The fleet repository.
         #[arg(long, default_value = ".")]
         repo: PathBuf,
-        /// A parameter for the script (repeatable): --set customer=acme --set cluster=prod.
+        /// A declared parameter of the script (repeatable): --set customer=acme --set cluster=prod.
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         set: Vec<(String, String)>,
+        /// Select every customer (the same as --set customer='*'); leaving customer out never does.
+        #[arg(long)]
+        all_customers: bool,
         /// Show the diff and a summary, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: exit 1 when changes are pending (0 when the repository already matches).
+        #[arg(long, requires = "dry_run")]
+        exit_code: bool,
+        /// Print help (with the script's parameters when a script is given).
+        #[arg(short, long)]
+        help: bool,
     },
     /// Compile a script and resolve every name it uses, without running it; errors carry
     /// file:line:column.
@@ -130,13 +150,31 @@ fn dispatch(cli: Cli) -> i32 {
             script,
             repo,
             set,
+            all_customers,
             dry_run,
+            exit_code,
+            help,
         } => {
+            let Some(script) = script else {
+                return run_usage(help);
+            };
+            if help {
+                return script_help(&script);
+            }
             let kube = match kube_target(cli.context, cli.kubeconfig) {
                 Ok(kube) => kube,
                 Err(message) => return usage_error(&message),
             };
-            run(&script, &repo, set.into_iter().collect(), &kube, dry_run)
+            let request = RunRequest {
+                repo,
+                set,
+                all_customers,
+                dry_run,
+                exit_code,
+                json: cli.output == Output::Json,
+                kube,
+            };
+            run(&script, &request)
         }
         Command::Check { script } => check(&script),
         Command::Scripts => {
@@ -146,7 +184,7 @@ fn dispatch(cli: Cli) -> i32 {
             0
         }
         Command::Api => {
-            let engine = script::engine(&Params::new(), &Kubectl::default());
+            let engine = script::engine(&Session::default());
             progress::out_text(&script::reference::render(&engine));
             0
         }
@@ -188,21 +226,6 @@ fn absolute(path: &Path) -> Result<PathBuf, String> {
     std::path::absolute(path).map_err(|e| format!("cannot resolve {}: {e}", path.display()))
 }
 
-/// `params` with every path parameter made absolute against the working directory.
-fn resolve_path_params(mut params: Params) -> Result<Params, String> {
-    for key in PATH_PARAMS {
-        if let Some(value) = params.get_mut(*key)
-            && !value.is_empty()
-            && value != "-"
-        {
-            *value = absolute(Path::new(value.as_str()))?
-                .to_string_lossy()
-                .into_owned();
-        }
-    }
-    Ok(params)
-}
-
 fn check(arg: &str) -> i32 {
     let source = match ScriptSource::from_arg(arg) {
         Ok(source) => source,
@@ -222,28 +245,84 @@ fn check(arg: &str) -> i32 {
     }
 }
 
-fn run(script_arg: &str, repo: &Path, params: Params, kube: &Kubectl, dry_run: bool) -> i32 {
-    // Checked here, not in the argument parser, because clap would echo the value in its error.
-    if params.contains_key("password") {
-        return usage_error(
-            "a password is never accepted on the command line (it would land in shell history and \
-             process lists); put it in a file and pass --set password_file=PATH, or --set password_file=- for stdin",
-        );
+/// `ocitool run` without a script: its help when asked for, a usage error otherwise.
+fn run_usage(help: bool) -> i32 {
+    let mut command = Cli::command();
+    let run = command
+        .find_subcommand_mut("run")
+        .expect("the run subcommand exists");
+    if help {
+        progress::out_text(&run.render_help().to_string());
+        return 0;
     }
+    let _ = run
+        .error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "the script to run is missing: ocitool run SCRIPT [--set KEY=VALUE]...",
+        )
+        .print();
+    EXIT_USAGE
+}
+
+/// `ocitool run SCRIPT --help`: what the script declares.
+fn script_help(arg: &str) -> i32 {
+    let source = match ScriptSource::from_arg(arg) {
+        Ok(source) => source,
+        Err(message) => return usage_error(&message),
+    };
+    match script::declaration(&source) {
+        Ok(declaration) => {
+            progress::out_text(&declaration.help(&source.label()));
+            progress::out(
+                "\nOptions: --repo DIR, --all-customers, --dry-run [--exit-code], -o json, --context, --kubeconfig (see ocitool run --help)",
+            );
+            0
+        }
+        Err(err) => fail(&err.to_string()),
+    }
+}
+
+/// Everything `ocitool run` was asked, besides the script.
+struct RunRequest {
+    repo: PathBuf,
+    set: Vec<(String, String)>,
+    all_customers: bool,
+    dry_run: bool,
+    exit_code: bool,
+    json: bool,
+    kube: Kubectl,
+}
+
+impl RunRequest {
+    /// The `--set` pairs, `--all-customers` included as `customer=*`.
+    fn params(&self) -> Vec<(String, String)> {
+        let mut params = self.set.clone();
+        if self.all_customers {
+            params.push((
+                "customer".to_string(),
+                ocitool_orchestration::target::ALL_CUSTOMERS.to_string(),
+            ));
+        }
+        params
+    }
+}
+
+fn run(script_arg: &str, request: &RunRequest) -> i32 {
     let source = match ScriptSource::from_arg(script_arg) {
         Ok(source) => source,
         Err(message) => return usage_error(&message),
     };
-    let params = match resolve_path_params(params) {
-        Ok(params) => params,
-        Err(message) => return usage_error(&message),
+    // The declaration decides what `--set` may say (a password never), before anything runs.
+    let prepared = match script::prepare(&source, &request.params(), request.json, &request.kube) {
+        Ok(prepared) => prepared,
+        Err(RunError::Usage(err)) => return usage_error(&err.to_string()),
+        Err(RunError::Script(err)) => return fail(&err.to_string()),
     };
-    let json_output = params.get("format").is_some_and(|f| f == "json");
     let wait = match changeset::lock::wait_from_env() {
         Ok(wait) => wait,
         Err(err) => return usage_error(&format!("{err:#}")),
     };
-    let lock = match lock_and_recover(repo, wait) {
+    let lock = match lock_and_recover(&request.repo, wait) {
         Ok(lock) => lock,
         Err(err) => return fail(&format!("{err:#}")),
     };
@@ -251,40 +330,92 @@ fn run(script_arg: &str, repo: &Path, params: Params, kube: &Kubectl, dry_run: b
         Ok(ws) => Rc::new(RefCell::new(ws)),
         Err(err) => return fail(&format!("{err:#}")),
     };
-    if let Err(err) = script::run(&source, workspace.clone(), &params, kube, dry_run) {
-        return fail(&format!("{err}\nnothing was changed"));
-    }
+    let outcome = prepared.run(workspace.clone(), request.dry_run);
     let ws = workspace.borrow();
-    finish(&ws, &lock, dry_run, json_output)
+    let report = Report {
+        prepared: &prepared,
+        request,
+        ws: &ws,
+        lock: &lock,
+    };
+    match outcome {
+        Ok(()) => report.finish(),
+        Err(err) => report.failed(&err.to_string()),
+    }
 }
 
-/// After a successful script: report failed units, then show or apply the staged changes.
-fn finish(ws: &Workspace, lock: &RepoLock, dry_run: bool, json_output: bool) -> i32 {
-    let changes = match ws.changes.changes() {
-        Ok(changes) => changes,
-        Err(err) => return fail(&format!("{err:#}")),
-    };
-    let status = if ws.failures.is_empty() {
-        0
-    } else {
-        progress::err(&format!(
-            "{} unit(s) failed and were left untouched: {}",
-            ws.failures.len(),
-            ws.failures.join("; ")
-        ));
-        EXIT_FAILED
-    };
-    if changes.is_empty() {
-        progress::err("nothing to change: the repository already matches");
-        return status;
+/// How a run ends: what it says on stderr (and, with `-o json`, the one document on stdout), what
+/// it writes, and its exit code. Every sentence is true of what happened: a dry run speaks in the
+/// conditional, and a read-only workflow never talks about changes.
+struct Report<'a> {
+    prepared: &'a Prepared<'a>,
+    request: &'a RunRequest,
+    ws: &'a Workspace,
+    lock: &'a RepoLock,
+}
+
+impl Report<'_> {
+    fn writes(&self) -> bool {
+        self.prepared.declaration.writes
     }
-    if dry_run {
-        let diff = match ws.changes.diff() {
-            Ok(diff) => term::paint_diff(&diff),
-            Err(err) => return fail(&format!("{err:#}")),
+
+    /// The script failed: nothing is written.
+    fn failed(&self, message: &str) -> i32 {
+        let mut text = message.to_string();
+        if self.writes() {
+            text.push_str("\nnothing was changed");
+        }
+        self.document("failed", &[], Some(message));
+        fail(&text)
+    }
+
+    fn finish(&self) -> i32 {
+        let changes = match self.ws.pending() {
+            Ok(changes) => changes,
+            Err(err) => return self.failed(&format!("{err:#}")),
         };
-        // With --set format=json stdout carries the script's one JSON document and nothing else.
-        let stream = if json_output {
+        if !self.writes() && !changes.is_empty() {
+            return self.failed(
+                "the script staged changes but does not declare `//! writes`, so none are written",
+            );
+        }
+        let failures = self.ws.failures();
+        if !failures.is_empty() {
+            let listed: Vec<String> = failures.iter().map(ToString::to_string).collect();
+            progress::err(&format!(
+                "{} cluster(s) failed and were left untouched: {}",
+                failures.len(),
+                ocitool_core::redact::redact(&listed.join("; "))
+            ));
+        }
+        let status = if failures.is_empty() { 0 } else { EXIT_FAILED };
+        if changes.is_empty() {
+            if self.writes() {
+                progress::err("nothing to change: the repository already matches");
+            }
+            self.document(status_word(status), &changes, None);
+            return status;
+        }
+        if self.request.dry_run {
+            return self.preview(&changes, status);
+        }
+        match self.ws.apply(self.lock) {
+            Ok(applied) => {
+                progress::err(&format!("applied: {}", summary(&applied, false)));
+                self.document(status_word(status), &applied, None);
+                status
+            }
+            Err(err) => self.failed(&format!("{err:#}")),
+        }
+    }
+
+    /// `--dry-run` with pending changes: the diff (stderr under `-o json`) and what would happen.
+    fn preview(&self, changes: &[Change], status: i32) -> i32 {
+        let diff = match self.ws.diff() {
+            Ok(diff) => term::paint_diff(&diff),
+            Err(err) => return self.failed(&format!("{err:#}")),
+        };
+        let stream = if self.request.json {
             Stream::Err
         } else {
             Stream::Out
@@ -292,17 +423,68 @@ fn finish(ws: &Workspace, lock: &RepoLock, dry_run: bool, json_output: bool) -> 
         term::write(stream, &diff);
         progress::err(&format!(
             "dry run: {}; nothing was written",
-            summary(&changes)
+            summary(changes, true)
         ));
-        return status;
-    }
-    match ws.changes.apply(lock) {
-        Ok(applied) => {
-            progress::err(&format!("applied: {}", summary(&applied)));
+        self.document(status_word(status), changes, None);
+        if status == 0 && self.request.exit_code {
+            EXIT_FAILED
+        } else {
             status
         }
-        Err(err) => fail(&format!("{err:#}")),
     }
+
+    /// With `-o json`: the one document on stdout. The script's `set_result` fields come first;
+    /// the envelope (apiVersion, kind, status, dryRun, changes, failures, error) is the host's.
+    fn document(&self, status: &str, changes: &[Change], error: Option<&str>) {
+        if !self.request.json {
+            return;
+        }
+        let mut doc = match self.prepared.session.result() {
+            Some(Value::Object(fields)) => fields,
+            _ => serde_json::Map::new(),
+        };
+        let kind = self
+            .prepared
+            .declaration
+            .kind
+            .as_deref()
+            .unwrap_or("Result");
+        let failures: Vec<Value> = self
+            .ws
+            .failures()
+            .iter()
+            .map(
+                |f| json!({"cluster": f.unit, "message": ocitool_core::redact::redact(&f.message)}),
+            )
+            .collect();
+        let changes: Vec<Value> = changes
+            .iter()
+            .map(|c| json!({"path": c.path.to_string(), "kind": c.kind()}))
+            .collect();
+        let envelope = [
+            ("apiVersion", json!(API_VERSION)),
+            ("kind", json!(kind)),
+            ("status", json!(status)),
+            ("dryRun", json!(self.request.dry_run)),
+            ("changes", json!(changes)),
+            ("failures", json!(failures)),
+        ];
+        for (key, value) in envelope {
+            doc.insert(key.to_string(), value);
+        }
+        if let Some(message) = error {
+            doc.insert(
+                "error".to_string(),
+                json!(ocitool_core::redact::redact(message)),
+            );
+        }
+        term::write(Stream::Out, &format!("{}\n", Value::Object(doc)));
+    }
+}
+
+/// The `status` of a `-o json` document for an exit code.
+fn status_word(status: i32) -> &'static str {
+    if status == 0 { "succeeded" } else { "failed" }
 }
 
 /// Take the repository's lock and complete whatever an interrupted run left, saying so.
@@ -314,10 +496,16 @@ fn lock_and_recover(repo: &std::path::Path, wait: std::time::Duration) -> anyhow
     Ok(lock)
 }
 
-fn summary(changes: &[Change]) -> String {
+/// `3 file(s) changed (1 created, …)`, or in the conditional for a dry run.
+fn summary(changes: &[Change], conditional: bool) -> String {
     let count = |kind: &str| changes.iter().filter(|c| c.kind() == kind).count();
+    let (verb, created) = if conditional {
+        ("would change", "would be created")
+    } else {
+        ("changed", "created")
+    };
     format!(
-        "{} file(s) changed ({} created, {} modified, {} deleted)",
+        "{} file(s) {verb} ({} {created}, {} modified, {} deleted)",
         changes.len(),
         count("create"),
         count("modify"),

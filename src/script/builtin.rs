@@ -52,11 +52,10 @@ impl Builtin {
         format!("{IMPORT_PREFIX}{}.rhai", self.name)
     }
 
-    /// The first line of its header comment, after `// NAME.rhai — `.
+    /// The first line of its `//!` declaration block (see [`super::params`]).
     pub fn summary(&self) -> &'static str {
         let first = self.source.lines().next().unwrap_or_default();
-        let text = first.trim_start_matches("//").trim();
-        text.split_once(" — ").map_or(text, |(_, summary)| summary)
+        first.trim_start_matches("//!").trim()
     }
 }
 
@@ -230,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn summaries_are_the_first_header_line() {
+    fn summaries_are_the_first_declaration_line() {
         for b in BUILTINS {
             let summary = b.summary();
             assert!(

@@ -4,12 +4,14 @@
 //! The API scripts see is registered here from [`api`] (plugin modules) and [`types`]
 //! (`CustomType` impls over the library's own types), so every capability is a library function
 //! first. [`reference`] renders `ocitool api` from the engine's own metadata, so the reference
-//! cannot drift from what is registered. Nothing here decides domain behaviour, and nothing here
-//! writes to the repository: scripts stage into the [`Workspace`]'s changeset and the CLI applies.
+//! cannot drift from what is registered; [`params`] reads what a script declares about itself.
+//! Nothing here decides domain behaviour, and nothing here writes to the repository: scripts
+//! stage into the [`Workspace`]'s changeset and the CLI applies.
 
 pub mod api;
 pub mod builtin;
 pub mod check;
+pub mod params;
 pub mod reference;
 pub mod script_type;
 pub mod types;
@@ -18,6 +20,7 @@ use crate::progress;
 use builtin::ScriptSource;
 use ocitool_adapters::kubectl::Kubectl;
 use ocitool_orchestration::workspace::Workspace;
+use params::{Declaration, UsageError};
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -26,8 +29,37 @@ use std::rc::Rc;
 #[derive(Clone, Debug)]
 pub struct Repo(pub Rc<RefCell<Workspace>>);
 
-/// Parameters given with `--set key=value`, as scripts see them in the constant map `params`.
-pub type Params = std::collections::BTreeMap<String, String>;
+/// One run's host state the API functions share: the bound parameters, where `print` goes, and
+/// the result the script hands over with `set_result`.
+#[derive(Clone, Debug, Default)]
+pub struct Session {
+    /// The script's `params` map (declared defaults filled in, values typed).
+    pub params: Map,
+    /// `-o json`: stdout carries one JSON document, so `print` goes to stderr.
+    pub json: bool,
+    /// The cluster `kubectl("")` reaches (`ocitool --kubeconfig/--context`).
+    pub kube: Kubectl,
+    /// `--dry-run`: nothing will be written, so scripts speak in the conditional (`dry_run()`).
+    pub dry_run: bool,
+    result: Rc<RefCell<Option<serde_json::Value>>>,
+}
+
+impl Session {
+    pub fn new(params: Map, json: bool, kube: Kubectl) -> Self {
+        Session {
+            params,
+            json,
+            kube,
+            dry_run: false,
+            result: Rc::default(),
+        }
+    }
+
+    /// What the script passed to `set_result` (as JSON, strings redacted), if anything.
+    pub fn result(&self) -> Option<serde_json::Value> {
+        self.result.borrow().clone()
+    }
+}
 
 /// Limits that stop a runaway script without getting in the way of a 1,000-cluster fleet.
 fn apply_limits(engine: &mut Engine) {
@@ -66,12 +98,16 @@ fn resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// An engine with ocitool's API registered, printing through `out` (stdout) and `err` (stderr)
-/// sinks, both redacted; `cluster("")` is `kube`.
-pub fn engine(params: &Params, kube: &Kubectl) -> Engine {
+/// An engine with ocitool's API registered, printing through `out` (stdout; stderr under
+/// `-o json`) and `err` (stderr) sinks, both redacted; `kubectl("")` is the session's `kube`.
+pub fn engine(session: &Session) -> Engine {
     let mut engine = Engine::new();
     apply_limits(&mut engine);
-    engine.on_print(|text| progress::out(&ocitool_core::redact::redact(text)));
+    if session.json {
+        engine.on_print(|text| progress::err(&ocitool_core::redact::redact(text)));
+    } else {
+        engine.on_print(|text| progress::out(&ocitool_core::redact::redact(text)));
+    }
     engine.on_debug(|text, source, pos| {
         progress::err(&format!(
             "debug: {}:{}: {}",
@@ -81,7 +117,7 @@ pub fn engine(params: &Params, kube: &Kubectl) -> Engine {
         ))
     });
     types::register(&mut engine);
-    api::register(&mut engine, params, kube);
+    api::register(&mut engine, session);
     engine
 }
 
@@ -182,16 +218,6 @@ pub(crate) fn warn(message: &str) {
     progress::warning(&ocitool_core::redact::redact(message));
 }
 
-impl Repo {
-    /// Record that one unit of work (a cluster) failed and was rolled back: it is reported now,
-    /// the rest of the run goes on, and ocitool exits 1.
-    pub(crate) fn record_failure(&self, unit: &str, message: &str) {
-        let line = format!("{unit}: {}", ocitool_core::redact::redact(message));
-        progress::error(&line);
-        self.0.borrow_mut().failures.push(line);
-    }
-}
-
 /// Rhai appends ` (line L, position P)` to messages; we print the location up front instead.
 fn strip_position(message: &str) -> String {
     match message.rfind(" (line ") {
@@ -200,12 +226,14 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Compile `script` without running it and resolve every name it uses (see [`check`]).
+/// Compile `script` without running it, resolve every name it uses (see [`check`]), and read its
+/// declaration (see [`params`]).
 pub fn check(script: &ScriptSource) -> Result<(), Vec<ScriptError>> {
-    let mut engine = engine_for(script, &Params::new(), &Kubectl::default());
+    let mut engine = engine_for(script, &Session::default());
     // The AST as written: the optimizer would fold constant maps (and their keys) away.
     engine.set_optimization_level(rhai::OptimizationLevel::None);
     let ast = compile(&engine, script).map_err(|e| vec![e])?;
+    declaration_of(script, &ast).map_err(|e| vec![e])?;
     let unknown = check::unknown_names(&engine, &ast, script);
     if unknown.is_empty() {
         Ok(())
@@ -214,8 +242,23 @@ pub fn check(script: &ScriptSource) -> Result<(), Vec<ScriptError>> {
     }
 }
 
-fn engine_for(script: &ScriptSource, params: &Params, kube: &Kubectl) -> Engine {
-    let mut engine = engine(params, kube);
+/// What `script` declares about itself (see [`params`]), read by compiling it, never running it.
+pub fn declaration(script: &ScriptSource) -> Result<Declaration, ScriptError> {
+    let ast = compile(&engine_for(script, &Session::default()), script)?;
+    declaration_of(script, &ast)
+}
+
+fn declaration_of(script: &ScriptSource, ast: &rhai::AST) -> Result<Declaration, ScriptError> {
+    Declaration::parse(ast.doc()).map_err(|message| ScriptError {
+        file: script.label(),
+        line: None,
+        column: None,
+        message,
+    })
+}
+
+fn engine_for(script: &ScriptSource, session: &Session) -> Engine {
+    let mut engine = engine(session);
     builtin::install_resolver(&mut engine, script);
     engine
 }
@@ -236,27 +279,79 @@ fn compile(engine: &Engine, script: &ScriptSource) -> Result<rhai::AST, ScriptEr
     Ok(ast)
 }
 
-/// Run `script` against `workspace` with `params` in scope (`repo`, `params`, `DRY_RUN`).
+/// Why a run did not finish: the `--set` values do not fit the declaration (nothing ran), or the
+/// script failed.
+#[derive(Debug)]
+pub enum RunError {
+    Usage(UsageError),
+    Script(ScriptError),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Usage(e) => e.fmt(f),
+            RunError::Script(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A script compiled and bound to its `--set` values, ready to run.
+pub struct Prepared<'s> {
+    script: &'s ScriptSource,
+    ast: rhai::AST,
+    pub declaration: Declaration,
+    pub session: Session,
+}
+
+/// Compile `script`, read its declaration and bind `given` (`--set` pairs, in order) to it; the
+/// run prints JSON-style (`json`) and reaches clusters through `kube`.
+pub fn prepare<'s>(
+    script: &'s ScriptSource,
+    given: &[(String, String)],
+    json: bool,
+    kube: &Kubectl,
+) -> Result<Prepared<'s>, RunError> {
+    let ast =
+        compile(&engine_for(script, &Session::default()), script).map_err(RunError::Script)?;
+    let declaration = declaration_of(script, &ast).map_err(RunError::Script)?;
+    let params = declaration.bind(given).map_err(RunError::Usage)?;
+    Ok(Prepared {
+        script,
+        ast,
+        declaration,
+        session: Session::new(params, json, kube.clone()),
+    })
+}
+
+impl Prepared<'_> {
+    /// Run against `workspace` with `repo`, `params` and `DRY_RUN` in scope.
+    pub fn run(&self, workspace: Rc<RefCell<Workspace>>, dry_run: bool) -> Result<(), ScriptError> {
+        let session = Session {
+            dry_run,
+            ..self.session.clone()
+        };
+        let engine = engine_for(self.script, &session);
+        let mut scope = Scope::new();
+        scope.push_constant("repo", Repo(workspace));
+        scope.push_constant("params", self.session.params.clone());
+        scope.push_constant("DRY_RUN", dry_run);
+        engine
+            .run_ast_with_scope(&mut scope, &self.ast)
+            .map_err(|e| ScriptError::from_rhai(&self.script.label(), &e))
+    }
+}
+
+/// Prepare and run `script` in one step (text output), as a benchmark or test drives it.
 pub fn run(
     script: &ScriptSource,
     workspace: Rc<RefCell<Workspace>>,
-    params: &Params,
+    given: &[(String, String)],
     kube: &Kubectl,
     dry_run: bool,
-) -> Result<(), ScriptError> {
-    let engine = engine_for(script, params, kube);
-    let ast = compile(&engine, script)?;
-    let mut scope = Scope::new();
-    let param_map: Map = params
-        .iter()
-        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
-        .collect();
-    scope.push_constant("repo", Repo(workspace));
-    scope.push_constant("params", param_map);
-    scope.push_constant("DRY_RUN", dry_run);
-    engine
-        .run_ast_with_scope(&mut scope, &ast)
-        .map_err(|e| ScriptError::from_rhai(&script.label(), &e))
+) -> Result<(), RunError> {
+    let prepared = prepare(script, given, false, kube)?;
+    prepared.run(workspace, dry_run).map_err(RunError::Script)
 }
 
 /// Convert a library error into a Rhai runtime error; Rhai fills in the call site's position.

@@ -1,9 +1,35 @@
 //! `ocitool api`: the scripting reference, generated from the engine's own metadata (Rhai's
 //! `metadata` feature keeps every registered signature and doc comment), so it cannot drift from
-//! what scripts can actually call. docs/scripting.md embeds this text; a test keeps them equal.
+//! what scripts can actually call. The bundled workflows' parameters come from their own
+//! declarations ([`super::params`]). docs/scripting.md embeds this text; a test keeps them equal.
 
+use super::params::Declaration;
 use rhai::Engine;
 use serde_json::Value;
+
+/// Each bundled workflow: summary, whether it writes, its JSON kind and its parameters.
+fn workflows(engine: &Engine) -> String {
+    let mut out = String::from("## Workflows\n\n");
+    for builtin in super::builtin::BUILTINS {
+        let ast = engine
+            .compile(builtin.source)
+            .expect("built-in scripts compile");
+        let decl = Declaration::parse(ast.doc()).expect("bundled declarations parse");
+        let writes = if decl.writes { "writes" } else { "read-only" };
+        let kind = decl.kind.as_deref().unwrap_or("Result");
+        out.push_str(&format!(
+            "### `{}` (`ocitool run {}`)\n\n{} ({writes}; `-o json` kind `{kind}`)\n\n",
+            builtin.label(),
+            builtin.name,
+            decl.summary
+        ));
+        for p in &decl.params {
+            out.push_str(&format!("- `{}`: {}\n", p.signature(), p.doc));
+        }
+        out.push('\n');
+    }
+    out
+}
 
 /// Markers around the generated part of docs/scripting.md.
 pub const BEGIN: &str = "<!-- BEGIN ocitool api -->";
@@ -45,6 +71,8 @@ pub fn render(engine: &Engine) -> String {
     free.sort();
     free.dedup();
     out.extend(free);
+    out.push('\n');
+    out.push_str(&workflows(engine));
     out
 }
 

@@ -1,5 +1,7 @@
-//! Describing library types to Rhai from the host: name, doc comment, read-only properties,
-//! methods and printers, in the shape of Rhai's own `TypeBuilder`.
+//! Describing library types to Rhai from the host: doc comment, read-only properties, methods
+//! and printers, in the shape of Rhai's own `TypeBuilder`. A type's script name is always its
+//! Rust name (the last path segment of [`std::any::type_name`]), so scripts, error messages, the
+//! API reference and the code all say the same word.
 //!
 //! Rhai's `CustomType` cannot be implemented here for types the lower crates own (Rust's orphan
 //! rule), and implementing it there would put Rhai into the domain. So the host describes each
@@ -66,9 +68,17 @@ impl<'e> TypeRegistry<'e> {
     }
 
     pub fn add<T: ScriptVisible>(&mut self) -> &mut Self {
+        let name = script_name::<T>();
+        let mut names = registered_names().lock().expect("not poisoned");
+        let rust = std::any::type_name::<T>();
+        if !names.iter().any(|(r, _)| *r == rust) {
+            names.push((rust, name.clone()));
+        }
+        drop(names);
+        self.docs.set_custom_type::<T>(&name);
         T::describe(&mut ScriptType {
             registry: self,
-            name: String::new(),
+            name,
             _type: PhantomData,
         });
         self
@@ -83,6 +93,12 @@ impl<'e> TypeRegistry<'e> {
     }
 }
 
+/// `T`'s name without its module path: `ocitool_adapters::kubectl::Kubectl` → `Kubectl`.
+pub fn script_name<T>() -> String {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full).to_string()
+}
+
 /// The builder handed to [`ScriptVisible::describe`]; each member may be followed by
 /// `and_comments`, exactly as with Rhai's `TypeBuilder`.
 pub struct ScriptType<'r, 'e, T> {
@@ -92,20 +108,7 @@ pub struct ScriptType<'r, 'e, T> {
 }
 
 impl<T: Clone + 'static> ScriptType<'_, '_, T> {
-    /// The name scripts and error messages use for `T`.
-    pub fn with_name(&mut self, name: &str) -> &mut Self {
-        self.name = name.to_string();
-        let mut names = registered_names().lock().expect("not poisoned");
-        let rust = std::any::type_name::<T>();
-        if !names.iter().any(|(r, _)| *r == rust) {
-            names.push((rust, name.to_string()));
-        }
-        drop(names);
-        self.registry.docs.set_custom_type::<T>(name);
-        self
-    }
-
-    /// The type's doc comment (after [`Self::with_name`]).
+    /// The type's doc comment.
     pub fn with_comments(&mut self, comments: &[&str]) -> &mut Self {
         self.registry
             .docs

@@ -1,4 +1,5 @@
-//! The library's types as Rhai sees them: names, read-only properties and doc comments.
+//! The library's types as Rhai sees them: read-only properties and doc comments, under their
+//! Rust names (see [`super::script_type`]).
 //!
 //! `CustomType` is implemented here, not in the domain modules, so those stay free of Rhai. Only
 //! read access is offered; every change goes through the `repo` functions in [`super::api`].
@@ -6,9 +7,9 @@
 
 use super::Repo;
 use super::script_type::{ScriptType, ScriptVisible, TypeRegistry};
-use ocitool_adapters::changeset::Mark;
 use ocitool_adapters::kubectl::Kubectl;
 use ocitool_core::creds::{Credentials, Merged, Password};
+use ocitool_core::reflector::SourceOptions;
 use ocitool_core::reflector::render::RenderOptions;
 use ocitool_core::reflector::verify::ClusterSnapshot;
 use ocitool_core::repo_path::RepoPath;
@@ -16,6 +17,7 @@ use ocitool_core::secret::SourceSpec;
 use ocitool_orchestration::deploy::{DeployReport, HandEdit};
 use ocitool_orchestration::login::LoginCheck;
 use ocitool_orchestration::repo::{CredFile, Overlay, Scan};
+use ocitool_orchestration::target::{Customers, Target};
 use ocitool_orchestration::validate::Finding;
 use rhai::{Array, Dynamic, Engine};
 
@@ -29,7 +31,8 @@ pub fn register(engine: &mut Engine) {
         .add::<Credentials>()
         .add::<Merged>()
         .add::<SourceSpec>()
-        .add::<Mark>()
+        .add::<SourceOptions>()
+        .add::<Target>()
         .add::<RenderOptions>()
         .add::<DeployReport>()
         .add::<Finding>()
@@ -50,17 +53,15 @@ fn optional(value: Option<String>) -> Dynamic {
 
 impl ScriptVisible for Repo {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("Repo")
-            .with_comments(&["/// The repository the script runs against (`repo` in scope). Reads see staged changes; writes are staged and applied by the host at the end."])
-            .with_get("root", |r: &mut Repo| r.0.borrow().changes.root().display().to_string())
+        b.with_comments(&["/// The repository the script runs against (`repo` in scope). Reads see staged changes; writes are staged and applied by the host at the end."])
+            .with_get("root", |r: &mut Repo| r.0.borrow().root().display().to_string())
             .and_comments(&["/// Absolute path of the repository root."]);
     }
 }
 
 impl ScriptVisible for Overlay {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("Overlay")
-            .with_comments(&["/// One cluster's overlay: `[<customer>/]applications/overlays/<cluster>`."])
+        b.with_comments(&["/// One cluster's overlay: `[<customer>/]applications/overlays/<cluster>`."])
             .with_get("customer", |o: &mut Overlay| o.customer.clone().unwrap_or_default())
             .and_comments(&["/// Customer name, or \"\" in a single-customer repo."])
             .with_get("cluster", |o: &mut Overlay| o.cluster.clone())
@@ -77,8 +78,7 @@ impl ScriptVisible for Overlay {
 
 impl ScriptVisible for CredFile {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("CredFile")
-            .with_comments(&["/// A per-service `oci-creds.yaml`: where it is, what it declares, which namespace it serves."])
+        b.with_comments(&["/// A per-service `oci-creds.yaml`: where it is, what it declares, which namespace it serves."])
             .with_get("service", |f: &mut CredFile| f.service.clone())
             .and_comments(&["/// Service directory under `services/`."])
             .with_get("path", |f: &mut CredFile| f.path.to_string())
@@ -105,8 +105,7 @@ impl ScriptVisible for CredFile {
 
 impl ScriptVisible for Scan {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("Scan")
-            .with_comments(&["/// What `repo.scan(overlay)` found in one overlay."])
+        b.with_comments(&["/// What `repo.scan(overlay)` found in one overlay."])
             .with_get("overlay", |s: &mut Scan| s.overlay.clone())
             .and_comments(&["/// The overlay scanned."])
             .with_get("files", |s: &mut Scan| s.files.iter().cloned().map(Dynamic::from).collect::<Array>())
@@ -124,8 +123,7 @@ impl ScriptVisible for Scan {
 
 impl ScriptVisible for Credentials {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("Credentials")
-            .with_comments(&["/// Decrypted registry credentials. Opaque: prints as registries and fingerprints, never as values."])
+        b.with_comments(&["/// Decrypted registry credentials. Opaque: prints as registries and fingerprints, never as values."])
             .with_get("registries", |c: &mut Credentials| strings(c.registries()))
             .and_comments(&["/// Registry hosts, sorted."])
             .with_get("origin", |c: &mut Credentials| c.origin().to_string())
@@ -136,15 +134,32 @@ impl ScriptVisible for Credentials {
             .and_comments(&["/// The registries whose credentials have this fingerprint (`v2:`, or the older `sha256:`), sorted."])
             .with_fn("carries", |c: &mut Credentials, fingerprint: &str| c.carries(fingerprint))
             .and_comments(&["/// Whether any registry has credentials with this fingerprint."])
+            .with_fn("summary", |c: &mut Credentials| registry_summary(c))
+            .and_comments(&["/// One map per registry, sorted: `#{registry, username, fingerprint}` (never the password)."])
             .on_print(|c: &mut Credentials| c.to_string())
             .on_debug(|c: &mut Credentials| format!("{c:?}"));
     }
 }
 
+fn registry_summary(creds: &Credentials) -> Array {
+    creds
+        .registries()
+        .into_iter()
+        .filter_map(|registry| {
+            let auth = creds.get(&registry)?;
+            let map = rhai::Map::from([
+                ("registry".into(), Dynamic::from(registry.clone())),
+                ("username".into(), auth.username().to_string().into()),
+                ("fingerprint".into(), auth.fingerprint().into()),
+            ]);
+            Some(Dynamic::from_map(map))
+        })
+        .collect()
+}
+
 impl ScriptVisible for Merged {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("Merged")
-            .with_comments(&["/// The result of `merge_credentials`: the merged Credentials and the conflicts `prefer` settled."])
+        b.with_comments(&["/// The result of `merge_credentials`: the merged Credentials and the conflicts `prefer` settled."])
             .with_get("credentials", |m: &mut Merged| m.credentials.clone())
             .and_comments(&["/// The merged credentials."])
             .with_get("resolved", |m: &mut Merged| {
@@ -156,30 +171,50 @@ impl ScriptVisible for Merged {
 
 impl ScriptVisible for SourceSpec {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("SourceSpec")
-            .with_comments(&["/// The consolidated source Secret: name, Reflector namespaces, credentials, kept labels and annotations."])
-            .with_get("name", |s: &mut SourceSpec| s.name.clone())
-            .and_comments(&["/// Secret name (in flux-system)."])
-            .with_get("namespaces", |s: &mut SourceSpec| strings(s.namespaces.clone()))
-            .and_comments(&["/// Namespaces Reflector may and will mirror into (both annotation lists)."])
+        b.with_comments(&["/// The consolidated source Secret: name, Reflector namespaces, credentials, kept labels and annotations."])
+            .with_get("name", |s: &mut SourceSpec| s.name().to_string())
+            .and_comments(&["/// Secret name."])
+            .with_get("namespace", |s: &mut SourceSpec| s.namespace().to_string())
+            .and_comments(&["/// Secret namespace."])
+            .with_get("namespaces", |s: &mut SourceSpec| strings(s.namespaces().to_vec()))
+            .and_comments(&["/// Namespaces Reflector may and will mirror into (both annotation lists), sorted and deduplicated."])
             .with_get("credentials", |s: &mut SourceSpec| s.credentials.clone())
             .and_comments(&["/// The credentials it carries."])
-            .on_print(|s: &mut SourceSpec| format!("{}/{} {}", ocitool_core::secret::SOURCE_NAMESPACE, s.name, s.credentials));
+            .on_print(|s: &mut SourceSpec| format!("{}/{} {}", s.namespace(), s.name(), s.credentials));
     }
 }
 
-impl ScriptVisible for Mark {
+impl ScriptVisible for SourceOptions {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("Mark").with_comments(&[
-            "/// A point in the staged changes to roll back to with `repo.rollback(mark)`.",
-        ]);
+        b.with_comments(&["/// The source Secret's name and namespace and the Reflector's namespace (see `source_options`): the names consolidation, deployment, validation and verification share."])
+            .with_get("source_name", |o: &mut SourceOptions| o.source_name().to_string())
+            .and_comments(&["/// Name of the source Secret and of every mirror."])
+            .with_get("source_namespace", |o: &mut SourceOptions| o.source_namespace().to_string())
+            .and_comments(&["/// Namespace of the source Secret."])
+            .with_get("reflector_namespace", |o: &mut SourceOptions| o.reflector_namespace().to_string())
+            .and_comments(&["/// Namespace Reflector runs in."])
+            .on_print(|o: &mut SourceOptions| o.to_string());
+    }
+}
+
+impl ScriptVisible for Target {
+    fn describe(b: &mut ScriptType<Self>) {
+        b.with_comments(&["/// Which cluster overlays a workflow works on (see `target`)."])
+            .with_get("customer", |t: &mut Target| match t.customers() {
+                Customers::Unnamed => String::new(),
+                Customers::Named(name) => name.clone(),
+                Customers::All => ocitool_orchestration::target::ALL_CUSTOMERS.to_string(),
+            })
+            .and_comments(&["/// The customer named, \"*\" for every customer, or \"\" when none was named (a single-customer repo)."])
+            .with_get("cluster", |t: &mut Target| optional(t.cluster().map(str::to_string)))
+            .and_comments(&["/// The one cluster named, or () for every cluster."])
+            .on_print(|t: &mut Target| t.to_string());
     }
 }
 
 impl ScriptVisible for RenderOptions {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("ReflectorOptions")
-            .with_comments(&["/// Validated parameters the Reflector manifests are rendered from (see `reflector_options`)."])
+        b.with_comments(&["/// Validated parameters the Reflector manifests are rendered from (see `render_options`)."])
             .with_get("chart_version", |o: &mut RenderOptions| o.chart_version.clone())
             .and_comments(&["/// Reflector Helm chart version."])
             .with_get("namespace", |o: &mut RenderOptions| o.namespace.clone())
@@ -198,8 +233,7 @@ fn hand_edits(edits: &[HandEdit]) -> Array {
 
 impl ScriptVisible for DeployReport {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("DeployReport")
-            .with_comments(&["/// What `deploy_reflector_base` or `wire_reflector` staged, by repo-relative path."])
+        b.with_comments(&["/// What `deploy_reflector_base` or `wire_reflector` staged, by repo-relative path."])
             .with_get("written", |r: &mut DeployReport| strings(r.written.clone()))
             .and_comments(&["/// Files created or changed (overwritten hand edits included)."])
             .with_get("unchanged", |r: &mut DeployReport| strings(r.unchanged.clone()))
@@ -213,26 +247,32 @@ impl ScriptVisible for DeployReport {
 
 impl ScriptVisible for Finding {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("Finding")
-            .with_comments(&[
-                "/// One validation or verification result: severity, where, and what to do.",
+        b.with_comments(&[
+            "/// One validation or verification result: severity, where, and what to do.",
+        ])
+        .with_get("severity", |f: &mut Finding| f.severity.to_string())
+        .and_comments(&["/// \"error\", \"warning\" or \"info\"."])
+        .with_get("file", |f: &mut Finding| f.file.clone())
+        .and_comments(&[
+            "/// Repo-relative file to fix (for cluster findings: the namespace concerned).",
+        ])
+        .with_get("message", |f: &mut Finding| f.message.clone())
+        .and_comments(&["/// What is wrong and how to fix it; never contains secret values."])
+        .with_fn("to_map", |f: &mut Finding| {
+            rhai::Map::from([
+                ("severity".into(), f.severity.to_string().into()),
+                ("file".into(), f.file.clone().into()),
+                ("message".into(), f.message.clone().into()),
             ])
-            .with_get("severity", |f: &mut Finding| f.severity.to_string())
-            .and_comments(&["/// \"error\", \"warning\" or \"info\"."])
-            .with_get("file", |f: &mut Finding| f.file.clone())
-            .and_comments(&[
-                "/// Repo-relative file to fix (for cluster findings: the namespace concerned).",
-            ])
-            .with_get("message", |f: &mut Finding| f.message.clone())
-            .and_comments(&["/// What is wrong and how to fix it; never contains secret values."])
-            .on_print(|f: &mut Finding| format!("{}: {}: {}", f.severity, f.file, f.message));
+        })
+        .and_comments(&["/// `#{severity, file, message}`; `json` converts Findings through it."])
+        .on_print(|f: &mut Finding| format!("{}: {}: {}", f.severity, f.file, f.message));
     }
 }
 
 impl ScriptVisible for Kubectl {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("Cluster")
-            .with_comments(&["/// A live cluster reached through kubectl (`cluster(context)`)."])
+        b.with_comments(&["/// kubectl bound to one kubeconfig context (`kubectl(context)`): how scripts reach a live cluster."])
             .with_get("context", |k: &mut Kubectl| {
                 k.context.clone().unwrap_or_default()
             })
@@ -242,18 +282,17 @@ impl ScriptVisible for Kubectl {
 
 impl ScriptVisible for ClusterSnapshot {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("Snapshot").with_comments(&[
+        b.with_comments(&[
             "/// The kubectl documents cluster verification reads; pass it to `verify_snapshot`. Holds Secret data: it has no properties and does not print.",
         ])
-        .on_print(|_: &mut ClusterSnapshot| "Snapshot".to_string())
-        .on_debug(|_: &mut ClusterSnapshot| "Snapshot".to_string());
+        .on_print(|_: &mut ClusterSnapshot| "ClusterSnapshot".to_string())
+        .on_debug(|_: &mut ClusterSnapshot| "ClusterSnapshot".to_string());
     }
 }
 
 impl ScriptVisible for Password {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("Password")
-            .with_comments(&["/// A new registry password from `read_password`. Opaque: prints as `<password>`; pass it to `with_registry`."])
+        b.with_comments(&["/// A new registry password from `read_password`. Opaque: prints as `<password>`; pass it to `with_registry`."])
             .on_print(|p: &mut Password| p.to_string())
             .on_debug(|p: &mut Password| format!("{p:?}"));
     }
@@ -261,8 +300,7 @@ impl ScriptVisible for Password {
 
 impl ScriptVisible for LoginCheck {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_name("LoginCheck")
-            .with_comments(&["/// What one registry said about one credential (`check_logins`). Holds no secret."])
+        b.with_comments(&["/// What one registry said about one credential (`check_logins`). Holds no secret."])
             .with_get("registry", |c: &mut LoginCheck| c.registry.clone())
             .and_comments(&["/// The registry key as the credentials hold it."])
             .with_get("username", |c: &mut LoginCheck| c.username.clone())

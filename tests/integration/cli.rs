@@ -1,4 +1,5 @@
-//! The command line itself: usage errors, `check`, `api` and its copy in docs/scripting.md.
+//! The command line itself: usage errors, declared parameters, `check`, `api` and its copy in
+//! docs/scripting.md, and endings that say what really happened.
 
 use crate::support;
 use ocitool::script::reference::plain_types;
@@ -69,7 +70,7 @@ fn check_reports_syntax_errors_with_line_and_column() {
 fn runtime_errors_name_script_line_and_column() {
     let (_, out) = run_inline(
         "oops.rhai",
-        "let x = 1;\nlet o = repo.overlay(\"\", \"nowhere\");\n",
+        "let x = 1;\nlet o = repo.overlays(target(#{ cluster: \"nowhere\" }));\n",
     );
     assert!(
         out.stderr
@@ -77,16 +78,115 @@ fn runtime_errors_name_script_line_and_column() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    // The script declares no `//! writes`: a read-only run never talks about changes.
+    assert!(
+        !out.stderr.contains("nothing was changed"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn unknown_repeated_and_empty_parameters_are_refused_with_a_suggestion() {
+    let run = |sets: &[&str]| {
+        let mut args = vec!["run", "scripts/validate.rhai", "--repo", "examples/fleet"];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        cmd().args(&args).fails(2)
+    };
+    run(&["clster=prod"]).stderr_has("unknown parameter `clster`; did you mean `cluster`?");
+    run(&["customer=acme", "customer=beta"]).stderr_has("--set customer is given twice");
+    // An unset shell variable must not widen the run to every cluster.
+    run(&["customer=acme", "cluster="]).stderr_has("--set cluster= is empty");
+    cmd()
+        .args(&["run", "scripts/consolidate.rhai", "--set", "dry_run=true"])
+        .fails(2)
+        .stderr_has("unknown parameter `dry_run`");
+}
+
+#[test]
+fn run_script_help_lists_the_declared_parameters() {
+    let out = cmd()
+        .args(&["run", "scripts/consolidate.rhai", "--help"])
+        .succeeds();
+    for line in [
+        "Writes to the repository",
+        "  require_reflector: bool = true",
+        "  source_name: string = \"oci-creds\"",
+        "  cluster: selector",
+    ] {
+        assert!(out.stdout.contains(line), "lacks {line:?}:\n{}", out.stdout);
+    }
+    cmd()
+        .args(&["run", "scripts/validate.rhai", "--help"])
+        .succeeds()
+        .stdout_has("Read-only");
+}
+
+/// A writing script that stages one file, saved in a scratch repository; returns its dir.
+fn writing_script(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("touch.rhai"), text).unwrap();
+    dir
+}
+
+#[test]
+fn a_dry_run_with_exit_code_exits_1_while_changes_are_pending() {
+    let dir = writing_script("//! Touch a file.\n//! writes\nrepo.write(\"a.txt\", \"x\\n\");\n");
+    let root = dir.path().to_str().unwrap();
+    let script = dir.path().join("touch.rhai");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", script.to_str().unwrap(), "--repo", root];
+        args.extend(extra);
+        cmd().args(&args)
+    };
+    run(&["--dry-run", "--exit-code"])
+        .fails(1)
+        .stderr_has("dry run: 1 file(s) would change (1 would be created, 0 modified, 0 deleted)");
+    run(&["--dry-run"]).succeeds();
+    run(&[]).succeeds().stderr_has("applied: 1 file(s) changed");
+    run(&["--dry-run", "--exit-code"])
+        .succeeds()
+        .stderr_has("nothing to change");
+}
+
+#[test]
+fn a_read_only_script_says_nothing_about_changes_and_may_not_stage_any() {
+    let dir = writing_script("//! Look.\nprint(\"looked\");\n");
+    let script = dir.path().join("touch.rhai");
+    let out = cmd()
+        .args(&[
+            "run",
+            script.to_str().unwrap(),
+            "--repo",
+            dir.path().to_str().unwrap(),
+        ])
+        .succeeds()
+        .stdout_has("looked");
+    assert_eq!(
+        out.stderr, "",
+        "a read-only run has no change-oriented ending"
+    );
+    std::fs::write(&script, "repo.write(\"a.txt\", \"x\");\n").unwrap();
+    cmd()
+        .args(&[
+            "run",
+            script.to_str().unwrap(),
+            "--repo",
+            dir.path().to_str().unwrap(),
+        ])
+        .fails(1)
+        .stderr_has("does not declare `//! writes`");
+    assert!(!dir.path().join("a.txt").exists());
 }
 
 #[test]
 fn runaway_scripts_hit_the_operation_limit() {
     let (script, out) = run_inline("loop.rhai", "loop { }\n");
-    // Rhai's own message for its max_operations limit; the position is the loop's body.
-    out.stderr_is(&format!(
-        "error: {script}:1:6: Too many operations\nnothing was changed\n"
-    ));
+    // Rhai's own message for its max_operations limit; the position is the loop's body. The
+    // script does not declare `//! writes`, so the ending says nothing about changes.
+    out.stderr_is(&format!("error: {script}:1:6: Too many operations\n"));
 }
 
 #[test]
@@ -114,7 +214,7 @@ fn api_lists_every_registered_function_and_type() {
     }
     // Each registered function is one line of its own: its full signature (in the script-facing
     // spelling), then its documentation.
-    let engine = ocitool::script::engine(&Default::default(), &Default::default());
+    let engine = ocitool::script::engine(&Default::default());
     let metadata: serde_json::Value =
         serde_json::from_str(&engine.gen_fn_metadata_to_json(false).unwrap()).unwrap();
     for function in metadata["functions"].as_array().unwrap() {

@@ -63,7 +63,7 @@ fn consolidates_prod_into_one_source_secret() {
         "rbac-system",
         "vmware-system-csi",
     ];
-    assert_eq!(spec.namespaces, expected_ns);
+    assert_eq!(spec.namespaces(), expected_ns);
     assert_eq!(
         spec.credentials.registries(),
         vec!["ghcr.io", "harbor.acme.example"]
@@ -168,7 +168,9 @@ fn dry_run_shows_a_redacted_diff_and_writes_nothing() {
         out.stdout
     );
     assert!(
-        out.stderr.contains("dry run: 26 file(s) changed"),
+        out.stderr.contains(
+            "dry run: 26 file(s) would change (1 would be created, 13 modified, 12 deleted); nothing was written"
+        ),
         "{}",
         out.stderr
     );
@@ -202,8 +204,8 @@ fn a_cluster_that_gains_a_service_file_later_is_merged_into_the_source() {
     )
     .unwrap();
     assert!(
-        spec.namespaces.contains(&"new-ns".to_string())
-            && spec.namespaces.contains(&"keycloak".to_string())
+        spec.namespaces().contains(&"new-ns".to_string())
+            && spec.namespaces().contains(&"keycloak".to_string())
     );
     assert!(!fleet.exists(&format!("{PROD}/services/newsvc/oci-creds.yaml")));
 }
@@ -389,7 +391,7 @@ fn unencrypted_and_unreferenced_files_are_consolidated_with_warnings() {
         &fleet.decrypt(&format!("{PROD}/flux-system/oci-creds.yaml")),
     )
     .unwrap();
-    assert!(spec.namespaces.contains(&"istio-system".to_string()));
+    assert!(spec.namespaces().contains(&"istio-system".to_string()));
 }
 
 #[test]
@@ -440,7 +442,7 @@ fn a_failing_cluster_is_rolled_back_while_the_others_are_consolidated() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("1 unit(s) failed"), "{}", out.stderr);
+    assert!(out.stderr.contains("1 cluster(s) failed"), "{}", out.stderr);
     assert_eq!(
         dev_before,
         fleet.snapshot_under(dev),
@@ -452,8 +454,17 @@ fn a_failing_cluster_is_rolled_back_while_the_others_are_consolidated() {
 #[test]
 fn a_fleet_wide_run_shows_progress_lines_and_a_final_report() {
     let fleet = Fleet::example();
-    // No customer and no cluster: every cluster of every customer in the repo.
-    let out = fleet.run("consolidate.rhai").succeeds();
+    // Leaving the customer out never selects every customer in a repository that has customers.
+    fleet
+        .run("consolidate.rhai")
+        .fails(1)
+        .stderr_has("no customer named")
+        .stderr_has("--all-customers");
+    // No cluster, every customer (explicitly): every cluster of every customer in the repo.
+    let out = fleet
+        .run("consolidate.rhai")
+        .args(&["--all-customers"])
+        .succeeds();
     // stderr is a pipe here, not a terminal, so progress is one plain line per cluster.
     assert!(
         out.stderr.contains("[1/2] acme/dev\n") && out.stderr.contains("[2/2] acme/prod\n"),
@@ -465,7 +476,10 @@ fn a_fleet_wide_run_shows_progress_lines_and_a_final_report() {
         "{}",
         out.stdout
     );
-    let again = fleet.run("consolidate.rhai").succeeds();
+    let again = fleet
+        .run("consolidate.rhai")
+        .args(&["--all-customers"])
+        .succeeds();
     assert!(
         again
             .stdout
@@ -481,20 +495,20 @@ fn json_of(stdout: &str) -> serde_json::Value {
 }
 
 #[test]
-fn format_json_is_one_document_on_stdout_even_in_a_dry_run() {
+fn output_json_is_one_document_on_stdout_even_in_a_dry_run() {
     let fleet = Fleet::example();
     let before = fleet.snapshot();
     let out = fleet
         .run("consolidate.rhai")
         .set("customer", "acme")
-        .set("format", "json")
+        .json()
         .dry_run()
         .succeeds()
         .leaks_none(&secret_needles())
         .stderr_has("diff --ocitool");
     let doc = json_of(&out.stdout);
-    assert_eq!(doc["dry_run"], true);
-    assert_eq!(doc["failed"], 0);
+    assert_eq!(doc["dryRun"], true);
+    assert_eq!(doc["failures"], serde_json::json!([]));
     let clusters = doc["clusters"].as_array().unwrap();
     let statuses: Vec<_> = clusters
         .iter()
@@ -513,7 +527,8 @@ fn format_json_is_one_document_on_stdout_even_in_a_dry_run() {
     assert!(
         prod_registries
             .iter()
-            .any(|r| r.as_str().unwrap().starts_with("ghcr.io v2:")),
+            .any(|r| r["registry"] == "ghcr.io"
+                && r["fingerprint"].as_str().unwrap().starts_with("v2:")),
         "{prod_registries:?}"
     );
     let source_created =
@@ -524,15 +539,19 @@ fn format_json_is_one_document_on_stdout_even_in_a_dry_run() {
 }
 
 #[test]
-fn format_json_reports_a_failed_cluster_and_exits_1() {
+fn output_json_reports_a_failed_cluster_and_exits_1() {
     let fleet = Fleet::example();
     fleet.write(
         "acme/applications/overlays/dev/services/kyverno/helmrelease.yaml",
         "a: [\n",
     );
-    let out = fleet.run("consolidate.rhai").set("format", "json").fails(1);
+    let out = fleet
+        .run("consolidate.rhai")
+        .set("customer", "acme")
+        .json()
+        .fails(1);
     let doc = json_of(&out.stdout);
-    assert_eq!(doc["failed"], 1);
+    assert_eq!(doc["failures"].as_array().unwrap().len(), 1);
     let dev = &doc["clusters"][0];
     assert_eq!(
         (dev["cluster"].as_str(), dev["status"].as_str()),
@@ -554,7 +573,7 @@ fn on_a_terminal_the_progress_is_a_bar_and_printed_lines_stay_whole() {
     let fleet = Fleet::example();
     // `script` (util-linux) runs the command on a pseudo-terminal, as a person would see it.
     let command = format!(
-        "{} run {}/scripts/consolidate.rhai --repo . --dry-run",
+        "{} run {}/scripts/consolidate.rhai --repo . --set customer=acme --dry-run",
         env!("CARGO_BIN_EXE_ocitool"),
         env!("CARGO_MANIFEST_DIR")
     );
@@ -576,11 +595,11 @@ fn on_a_terminal_the_progress_is_a_bar_and_printed_lines_stay_whole() {
     );
     // The bar is cleared (\r, erase line) before each printed line, so every line is whole.
     assert!(
-        screen.contains("\u{1b}[2Kacme/prod: consolidated\r\n"),
+        screen.contains("\u{1b}[2Kacme/prod: would be consolidated\r\n"),
         "{screen}"
     );
     assert!(
-        screen.contains("\u{1b}[2K2 cluster(s): 2 consolidated\r\n"),
+        screen.contains("\u{1b}[2K2 cluster(s): 2 would be consolidated\r\n"),
         "{screen}"
     );
 }

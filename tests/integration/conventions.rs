@@ -39,7 +39,7 @@ fn built_in_workflows_run_by_name_from_any_directory() {
         .set("cluster", "prod")
         .dry_run()
         .succeeds()
-        .stdout_has("acme/prod: consolidated")
+        .stdout_has("acme/prod: would be consolidated")
         .stderr_has("nothing was written");
     let listed = Cmd::new(cwd.path()).args(&["scripts"]).succeeds().stdout;
     for name in [
@@ -130,7 +130,9 @@ fn a_closed_pipe_ends_quietly() {
     );
 
     let repo = tempfile::tempdir().unwrap();
-    let staging = r#"let body = ""; body.pad(400, 'x'); body += "\n";
+    let staging = r#"//! Stage many files.
+//! writes
+let body = ""; body.pad(400, 'x'); body += "\n";
 for i in 0..400 { repo.write(`f${i}.txt`, body); }
 "#;
     let stager = write_script(dir.path(), "stage.rhai", staging);
@@ -142,7 +144,7 @@ for i in 0..400 { repo.write(`f${i}.txt`, body); }
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
-        stderr.contains("dry run: 400 file(s) changed"),
+        stderr.contains("dry run: 400 file(s) would change"),
         "the run goes on: {stderr}"
     );
 }
@@ -288,7 +290,7 @@ fn a_relative_key_file_works_from_outside_the_repo_and_a_missing_one_is_named() 
         .set("cluster", "prod")
         .dry_run()
         .succeeds()
-        .stdout_has("acme/prod: consolidated");
+        .stdout_has("acme/prod: would be consolidated");
     let missing = parent.join(name).join("no-such.agekey");
     Cmd::new(parent)
         .env("SOPS_AGE_KEY_FILE", &format!("{name}/no-such.agekey"))
@@ -328,7 +330,7 @@ fn check_reports_unknown_functions_methods_and_properties_with_suggestions() {
     let script = write_script(
         dir.path(),
         "typos.rhai",
-        "let o = repo.overlya(\"\", \"prod\");\n\
+        "let o = repo.overlya(target(#{ cluster: \"prod\" }))[0];\n\
          let m = merge_credential([], []);\n\
          print(o.lable);\n\
          let r = #{ status: 1 };\n\
@@ -338,7 +340,7 @@ fn check_reports_unknown_functions_methods_and_properties_with_suggestions() {
     );
     let out = Cmd::new(dir.path()).args(&["check", &script]).fails(1);
     for expected in [
-        "typos.rhai:1:14: unknown method `overlya`; did you mean `overlay`?",
+        "typos.rhai:1:14: unknown method `overlya`; did you mean `overlays`?",
         "typos.rhai:2:9: unknown function `merge_credential`; did you mean `merge_credentials`?",
         "typos.rhai:3:9: unknown property `.lable`; did you mean `label`?",
         "typos.rhai:7:4: unknown function `c::consolidate_clustr`; did you mean `c::consolidate_cluster`?",
@@ -368,7 +370,7 @@ fn fleet_wide_errors_keep_the_script_location() {
     let script = write_script(
         fleet.path(),
         "step.rhai",
-        "let results = repo.for_each_cluster(\"acme\", \"\", |repo, overlay| {\n    repo.delete(`${overlay.path}/nothing-here.yaml`);\n});\n",
+        "let results = repo.for_each_cluster(target(#{ customer: \"acme\" }), |repo, overlay| {\n    repo.delete(`${overlay.path}/nothing-here.yaml`);\n});\n",
     );
     let out = fleet
         .ocitool()
@@ -387,7 +389,7 @@ fn errors_name_script_types_not_rust_types() {
     let script = write_script(
         fleet.path(),
         "types.rhai",
-        "let o = repo.overlays(\"acme\")[0];\nlet s = o.label;\ns.frobnicate(1);\n",
+        "let o = repo.overlays(target(#{ customer: \"acme\" }))[0];\nlet s = o.label;\ns.frobnicate(1);\n",
     );
     let out = fleet
         .ocitool()
@@ -401,7 +403,7 @@ fn errors_name_script_types_not_rust_types() {
     let script = write_script(
         fleet.path(),
         "items.rhai",
-        "merge_credentials([repo.overlays(\"acme\")[0]], []);\n",
+        "merge_credentials([repo.overlays(target(#{ customer: \"acme\" }))[0]], []);\n",
     );
     let out = fleet
         .ocitool()

@@ -129,12 +129,22 @@ fn bad_parameters_are_refused_naming_the_parameter() {
     let before = fleet.snapshot();
     for (key, value, named) in [
         ("chart_version", "v7", "chart_version \"v7\""),
-        ("namespace", "Bad_NS", "namespace \"Bad_NS\""),
+        (
+            "reflector_namespace",
+            "Bad_NS",
+            "reflector_namespace \"Bad_NS\"",
+        ),
         ("repository_url", "http://x", "repository_url \"http://x\""),
         ("values_file", "values.yaml", "values_file="),
-        ("force", "yes", "force=yes"),
+        ("force", "yes", "--set force=yes: expected true or false"),
     ] {
-        fleet.run(SCRIPT).set(key, value).fails(1).stderr_has(named);
+        // A value of the wrong declared type is a usage error, refused before the script runs.
+        let code = if key == "force" { 2 } else { 1 };
+        fleet
+            .run(SCRIPT)
+            .set(key, value)
+            .fails(code)
+            .stderr_has(named);
         assert_eq!(
             fleet.snapshot(),
             before,

@@ -277,12 +277,20 @@ fn the_operator_guide_commands_run_as_documented() {
         ran.len()
     );
     // What the guide says these commands print.
-    let consolidated = output_of(&ran, &["run consolidate", "--set customer=acme"]);
-    assert!(consolidated.stdout.contains("2 cluster(s): 2 consolidated"));
+    let previewed = output_of(
+        &ran,
+        &["run consolidate", "--set customer=acme", "--dry-run"],
+    );
+    assert!(
+        previewed
+            .stdout
+            .contains("2 cluster(s): 2 would be consolidated")
+    );
     let applied = output_where(&ran, |t| {
         t.contains("run consolidate") && !t.contains("--dry-run")
     })
     .expect("the guide applies consolidate.rhai");
+    assert!(applied.stdout.contains("2 cluster(s): 2 consolidated"));
     assert!(
         applied
             .stderr
@@ -344,7 +352,7 @@ fn the_scripting_guide_commands_run_as_documented() {
     let ran = run_doc("docs/scripting.md");
     let dry = output_of(&ran, &["mirror-namespaces.rhai", "--dry-run"]);
     assert!(
-        dry.stdout.contains("2 cluster(s): 2 updated"),
+        dry.stdout.contains("2 cluster(s): 2 would be updated"),
         "{}",
         dry.stdout
     );

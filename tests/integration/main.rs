@@ -12,6 +12,7 @@ mod deploy_reflector;
 mod docs;
 mod e2e;
 mod opencenter;
+mod output_schema;
 mod property7;
 mod reflector_manifests;
 mod rotate;

@@ -137,7 +137,7 @@ fn prepare_edits_both_files_and_the_overlay_rule_encrypts_the_source() {
         .to_string();
     assert!(value.starts_with("ENC[AES256_GCM,"), "data is encrypted");
     let spec_read = ocitool_core::secret::read_source("source", &fleet.decrypt(SOURCE)).unwrap();
-    assert_eq!(spec_read.namespaces, ["cert-manager", "kyverno"]);
+    assert_eq!(spec_read.namespaces(), ["cert-manager", "kyverno"]);
 
     // The rule was prepended and nothing else in the config changed; bootstrap output is untouched.
     let edited = fleet.read(&format!("{PROD}/.sops.yaml"));

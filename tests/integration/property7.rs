@@ -108,9 +108,9 @@ proptest! {
         let got = ocitool_core::secret::read_source("source", &plain).unwrap();
         let expected_ns: BTreeSet<String> = spec.services.iter().map(|s| s.namespace.clone()).collect();
         let expected_ns: Vec<String> = expected_ns.into_iter().collect();
-        prop_assert_eq!(&got.namespaces, &expected_ns);
+        prop_assert_eq!(got.namespaces(), &expected_ns[..]);
         let list = expected_ns.join(",");
-        let annotations = got.found_annotations.clone().unwrap();
+        let annotations = got.found_annotations().cloned().unwrap();
         prop_assert_eq!(annotations.get(ocitool_core::reflector::ALLOWED_NAMESPACES), Some(&list));
         prop_assert_eq!(annotations.get(ocitool_core::reflector::AUTO_NAMESPACES), Some(&list));
 

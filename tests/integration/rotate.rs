@@ -225,7 +225,7 @@ fn dry_run_writes_nothing_and_a_password_file_others_can_read_is_warned_about() 
     rotate(&fleet, &sets)
         .dry_run()
         .succeeds()
-        .stdout_has(&format!("acme/prod: rotated {HARBOR}"))
+        .stdout_has(&format!("acme/prod: would be rotated {HARBOR}"))
         .stderr_has("dry run")
         .stderr_has("accessible to other users (mode 644)")
         .leaks_none(&needles());

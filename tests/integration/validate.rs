@@ -91,7 +91,7 @@ fn consolidated_fleet_validates_as_table_and_json() {
         out.stdout
     );
 
-    let out = validate_prod(&fleet).set("format", "json").succeeds();
+    let out = validate_prod(&fleet).json().succeeds();
     let doc: serde_json::Value =
         serde_json::from_str(&out.stdout).expect("stdout is one JSON document");
     let pretty = serde_json::to_string_pretty(&doc).unwrap() + "\n";
@@ -337,9 +337,17 @@ fn base_repo_extends_the_analysis_beyond_the_overlay() {
 }
 
 #[test]
-fn every_customer_and_cluster_is_validated_without_parameters() {
+fn every_customer_is_validated_only_when_asked_for() {
     let fleet = consolidated();
-    let out = fleet.run("validate.rhai").fails(1);
+    fleet
+        .run("validate.rhai")
+        .fails(1)
+        .stderr_has("no customer named")
+        .stderr_has("--all-customers");
+    let out = fleet
+        .run("validate.rhai")
+        .args(&["--all-customers"])
+        .fails(1);
     assert!(
         out.stdout.contains("== acme/prod") && out.stdout.contains("== acme/dev"),
         "{}",

@@ -184,29 +184,79 @@ pub fn read_credentials(
 }
 
 /// What the consolidated source Secret should say: everything but the values is visible in git.
+///
+/// Its namespaces are always sorted, deduplicated and valid Reflector namespace-list entries (an
+/// RFC 1123 name or a pattern without `,` or whitespace): [`SourceSpec::new`] is the only way in,
+/// so no caller can write an annotation Reflector would split differently than we meant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceSpec {
-    pub name: String,
-    pub namespaces: Vec<String>,
+    name: String,
+    namespace: String,
+    namespaces: Vec<String>,
     pub credentials: Credentials,
     /// Labels and annotations of an existing source to keep (the four Reflector keys are always set).
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     /// For a spec read from an existing Secret: every annotation exactly as found, so a source
     /// missing a Reflector annotation is seen to differ from what ocitool would write.
-    pub found_annotations: Option<BTreeMap<String, String>>,
+    found_annotations: Option<BTreeMap<String, String>>,
+}
+
+/// Sorted, deduplicated, and each entry one Reflector can read back as written: it splits the
+/// list on `,` and trims (see [`reflector::split_namespace_list`]), then matches each entry as a
+/// regex (Reflector's `PatternList`).
+fn namespace_list(mut namespaces: Vec<String>) -> Result<Vec<String>> {
+    for ns in &namespaces {
+        let splits = ns.is_empty() || ns.contains(',') || ns.chars().any(char::is_whitespace);
+        if splits || regex::Regex::new(ns).is_err() {
+            bail!(
+                "namespace {ns:?} cannot be listed in a Reflector annotation: use a namespace name \
+                 (or a regex) without commas or whitespace"
+            );
+        }
+    }
+    namespaces.sort();
+    namespaces.dedup();
+    Ok(namespaces)
 }
 
 impl SourceSpec {
-    pub fn new(name: &str, namespaces: Vec<String>, credentials: Credentials) -> Self {
-        SourceSpec {
-            name: name.to_string(),
-            namespaces,
+    /// The source `options` names, for `namespaces` (sorted and deduplicated here; an invalid
+    /// entry is an error), carrying `credentials`.
+    pub fn new(
+        options: &reflector::SourceOptions,
+        namespaces: Vec<String>,
+        credentials: Credentials,
+    ) -> Result<Self> {
+        Ok(SourceSpec {
+            name: options.source_name().to_string(),
+            namespace: options.source_namespace().to_string(),
+            namespaces: namespace_list(namespaces)?,
             credentials,
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             found_annotations: None,
-        }
+        })
+    }
+
+    /// Secret name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Secret namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The namespaces Reflector mirrors into: sorted, deduplicated.
+    pub fn namespaces(&self) -> &[String] {
+        &self.namespaces
+    }
+
+    /// For a spec read from an existing Secret, every annotation exactly as found.
+    pub fn found_annotations(&self) -> Option<&BTreeMap<String, String>> {
+        self.found_annotations.as_ref()
     }
 
     /// This spec with the labels and extra annotations of `existing` (an earlier source).
@@ -232,6 +282,7 @@ impl SourceSpec {
             .unwrap_or_else(|| self.all_annotations());
         self.credentials.clone().with_origin("") == desired.credentials.clone().with_origin("")
             && self.name == desired.name
+            && self.namespace == desired.namespace
             && self.labels == desired.labels
             && annotations == desired.all_annotations()
     }
@@ -256,7 +307,7 @@ impl SourceSpec {
         };
         let mut metadata = Mapping::new();
         metadata.insert("name".into(), self.name.as_str().into());
-        metadata.insert("namespace".into(), SOURCE_NAMESPACE.into());
+        metadata.insert("namespace".into(), self.namespace.as_str().into());
         if !self.labels.is_empty() {
             metadata.insert("labels".into(), string_map(&self.labels));
         }
@@ -286,13 +337,12 @@ pub fn read_source(origin: &str, plaintext: &str) -> Result<SourceSpec> {
         );
     }
     let credentials = read_credentials(origin, plaintext, None)?;
-    let mut namespaces: Vec<String> = [reflector::ALLOWED_NAMESPACES, reflector::AUTO_NAMESPACES]
+    let namespaces: Vec<String> = [reflector::ALLOWED_NAMESPACES, reflector::AUTO_NAMESPACES]
         .iter()
         .filter_map(|key| meta.annotations.get(*key))
         .flat_map(|list| reflector::split_namespace_list(list))
         .collect();
-    namespaces.sort();
-    namespaces.dedup();
+    let namespaces = namespace_list(namespaces).with_context(|| origin.to_string())?;
     let reflector_keys = [
         reflector::ALLOWED,
         reflector::ALLOWED_NAMESPACES,
@@ -307,6 +357,9 @@ pub fn read_source(origin: &str, plaintext: &str) -> Result<SourceSpec> {
         .collect();
     Ok(SourceSpec {
         name: meta.name,
+        namespace: meta
+            .namespace
+            .unwrap_or_else(|| SOURCE_NAMESPACE.to_string()),
         namespaces,
         credentials,
         labels: meta.labels,
@@ -395,14 +448,15 @@ mod tests {
     }
 
     fn docker_source() -> SourceSpec {
-        SourceSpec {
-            name: "oci-creds".into(),
-            namespaces: vec!["loki".into(), "cert-manager".into()],
-            credentials: read_credentials("a", DOCKER, None).unwrap(),
-            labels: BTreeMap::from([("team".to_string(), "platform".to_string())]),
-            annotations: BTreeMap::from([("note".to_string(), "kept".to_string())]),
-            found_annotations: None,
-        }
+        let mut spec = SourceSpec::new(
+            &reflector::SourceOptions::default(),
+            vec!["loki".into(), "cert-manager".into(), "loki".into()],
+            read_credentials("a", DOCKER, None).unwrap(),
+        )
+        .unwrap();
+        spec.labels = BTreeMap::from([("team".to_string(), "platform".to_string())]);
+        spec.annotations = BTreeMap::from([("note".to_string(), "kept".to_string())]);
+        spec
     }
 
     #[test]
@@ -417,7 +471,7 @@ mod tests {
         assert!(back.already_says(&spec));
         let without_auto = text.replace("reflection-auto-enabled", "x-disabled");
         assert!(!read_source("f", &without_auto).unwrap().already_says(&spec));
-        assert_eq!(back.namespaces, vec!["cert-manager", "loki"]);
+        assert_eq!(back.namespaces(), ["cert-manager", "loki"]);
         assert_eq!(back.credentials, spec.credentials.clone().with_origin("f"));
         assert_eq!(back.annotations, spec.annotations);
         assert_eq!(back.labels, spec.labels);
@@ -474,6 +528,22 @@ mod tests {
                 "{err}"
             );
             assert!(!err.contains("pw-docker-1"), "{err}");
+        }
+    }
+
+    #[test]
+    fn namespaces_are_sorted_deduplicated_and_refused_when_they_would_split() {
+        let creds = read_credentials("a", DOCKER, None).unwrap();
+        let options = reflector::SourceOptions::default();
+        let spec = SourceSpec::new(
+            &options,
+            vec!["b".into(), "a".into(), "b".into()],
+            creds.clone(),
+        );
+        assert_eq!(spec.unwrap().namespaces(), ["a", "b"]);
+        for bad in ["a,b", "", "team a", "team-("] {
+            let err = SourceSpec::new(&options, vec![bad.into()], creds.clone()).unwrap_err();
+            assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
         }
     }
 }

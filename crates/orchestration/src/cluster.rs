@@ -8,10 +8,10 @@
 
 use anyhow::{Context, Result, bail};
 use ocitool_adapters::kubectl::Kubectl;
+use ocitool_core::reflector::SourceOptions;
 use ocitool_core::reflector::model::ExistingSecret;
 use ocitool_core::reflector::verify::{
-    ClusterSnapshot, REFLECTOR_NAMESPACE, SOURCE_NAME, SOURCE_NAMESPACE, lag_caught_up, list_items,
-    secret_from_json, summarise_logs,
+    ClusterSnapshot, lag_caught_up, list_items, secret_from_json, summarise_logs,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -33,39 +33,56 @@ pub const SNAPSHOT_FILES: [(&str, bool); 5] = [
     ("namespaces.json", true),
 ];
 
-const FIELD_SELECTOR: &str = "metadata.name=oci-creds";
-
-/// Run the kubectl gets `verify` needs (all read-only). A missing deployment or source is an
-/// observation (the verify report says what to do), not a failure.
-pub fn snapshot(kubectl: &Kubectl) -> Result<ClusterSnapshot> {
+/// Run the kubectl gets `verify` needs for the source and Reflector `options` names (all
+/// read-only). A missing deployment or source is an observation (the verify report says what to
+/// do), not a failure.
+pub fn snapshot(kubectl: &Kubectl, options: &SourceOptions) -> Result<ClusterSnapshot> {
+    let reflector_ns = options.reflector_namespace();
     Ok(ClusterSnapshot {
         reflector_deployment: kubectl.get_json_if_exists(&[
             "deployment",
             "reflector",
             "-n",
-            REFLECTOR_NAMESPACE,
+            reflector_ns,
         ])?,
         reflector_pods: kubectl.get_json(&[
             "pods",
             "-n",
-            REFLECTOR_NAMESPACE,
+            reflector_ns,
             "-l",
             REFLECTOR_SELECTOR,
         ])?,
-        source: kubectl.get_json_if_exists(&["secret", SOURCE_NAME, "-n", SOURCE_NAMESPACE])?,
-        secrets: mirrors_list(kubectl)?,
+        source: kubectl.get_json_if_exists(&[
+            "secret",
+            options.source_name(),
+            "-n",
+            options.source_namespace(),
+        ])?,
+        secrets: mirrors_list(kubectl, options)?,
         namespaces: kubectl.get_json(&["namespaces"])?,
+        options: options.clone(),
     })
 }
 
-fn mirrors_list(kubectl: &Kubectl) -> Result<Value> {
-    let selector = format!("--field-selector={FIELD_SELECTOR}");
+fn source_secret(kubectl: &Kubectl, options: &SourceOptions) -> Result<Value> {
+    kubectl.get_json(&[
+        "secret",
+        options.source_name(),
+        "-n",
+        options.source_namespace(),
+    ])
+}
+
+/// Every Secret named like the source, in any namespace.
+fn mirrors_list(kubectl: &Kubectl, options: &SourceOptions) -> Result<Value> {
+    let selector = format!("--field-selector=metadata.name={}", options.source_name());
     kubectl.get_json(&["secrets", "-A", &selector])
 }
 
 /// A snapshot from saved `kubectl get -o json` output in `dir`, named as in [`SNAPSHOT_FILES`]:
-/// the offline mode for tests and for reviewing output collected elsewhere.
-pub fn snapshot_from_dir(dir: &Path) -> Result<ClusterSnapshot> {
+/// the offline mode for tests and for reviewing output collected elsewhere. `options` names the
+/// source and Reflector namespace the files were collected for.
+pub fn snapshot_from_dir(dir: &Path, options: &SourceOptions) -> Result<ClusterSnapshot> {
     let read = |name: &str, required: bool| -> Result<Option<Value>> {
         let path = dir.join(name);
         if !path.exists() && !required {
@@ -89,6 +106,7 @@ pub fn snapshot_from_dir(dir: &Path) -> Result<ClusterSnapshot> {
         source: read(SNAPSHOT_FILES[2].0, false)?,
         secrets: required(SNAPSHOT_FILES[3].0)?,
         namespaces: required(SNAPSHOT_FILES[4].0)?,
+        options: options.clone(),
     })
 }
 
@@ -107,31 +125,38 @@ fn file_list() -> String {
 }
 
 /// Warning and error lines of Reflector's log since `since` (e.g. `"10m"`), summarised.
-pub fn reflector_warnings(kubectl: &Kubectl, since: &str) -> Result<Vec<String>> {
-    let text = kubectl.logs(REFLECTOR_NAMESPACE, REFLECTOR_SELECTOR, since)?;
+pub fn reflector_warnings(
+    kubectl: &Kubectl,
+    options: &SourceOptions,
+    since: &str,
+) -> Result<Vec<String>> {
+    let text = kubectl.logs(options.reflector_namespace(), REFLECTOR_SELECTOR, since)?;
     Ok(summarise_logs(&text))
 }
 
 /// Touch the source with a probe annotation and wait until every mirror reflects its new
 /// resourceVersion; the time that took. Fails after `timeout`, or when it took over [`LAG_LIMIT`].
-pub fn measure_lag(kubectl: &Kubectl, timeout: Duration) -> Result<Duration> {
+pub fn measure_lag(
+    kubectl: &Kubectl,
+    options: &SourceOptions,
+    timeout: Duration,
+) -> Result<Duration> {
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
     kubectl.annotate(
-        SOURCE_NAMESPACE,
+        options.source_namespace(),
         "secret",
-        SOURCE_NAME,
+        options.source_name(),
         LAG_PROBE,
         &stamp.to_string(),
     )?;
     let started = Instant::now();
-    let source = kubectl.get_json(&["secret", SOURCE_NAME, "-n", SOURCE_NAMESPACE])?;
-    let version = secret_from_json(&source)?.resource_version;
+    let version = secret_from_json(&source_secret(kubectl, options)?)?.resource_version;
     loop {
         let elapsed = started.elapsed();
-        if lag_caught_up(&version, &mirrors(kubectl)?) {
+        if lag_caught_up(&version, &mirrors(kubectl, options)?) {
             if elapsed > LAG_LIMIT {
                 bail!(
                     "mirrors caught up after {elapsed:.1?}, over the {LAG_LIMIT:?} limit; check Reflector's load and logs"
@@ -149,12 +174,15 @@ pub fn measure_lag(kubectl: &Kubectl, timeout: Duration) -> Result<Duration> {
 }
 
 /// Every Secret named like the source outside its namespace, as the model sees it.
-fn mirrors(kubectl: &Kubectl) -> Result<Vec<ExistingSecret>> {
-    let list = mirrors_list(kubectl)?;
+fn mirrors(kubectl: &Kubectl, options: &SourceOptions) -> Result<Vec<ExistingSecret>> {
+    let list = mirrors_list(kubectl, options)?;
     list_items(&list)?
         .iter()
         .map(secret_from_json)
-        .filter(|s| s.as_ref().map_or(true, |s| s.namespace != SOURCE_NAMESPACE))
+        .filter(|s| {
+            s.as_ref()
+                .map_or(true, |s| s.namespace != options.source_namespace())
+        })
         .map(|s| {
             s.map(|s| ExistingSecret {
                 namespace: s.namespace,
@@ -178,7 +206,7 @@ mod tests {
     #[test]
     fn absent_optional_files_read_as_not_found_and_required_ones_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let err = snapshot_from_dir(dir.path()).unwrap_err();
+        let err = snapshot_from_dir(dir.path(), &SourceOptions::default()).unwrap_err();
         assert!(
             format!("{err:#}").contains("reflector-pods.json"),
             "{err:#}"
@@ -190,7 +218,7 @@ mod tests {
         );
         copy(dir.path(), "secrets-healthy.json", "secrets.json");
         copy(dir.path(), "namespaces-healthy.json", "namespaces.json");
-        let snapshot = snapshot_from_dir(dir.path()).unwrap();
+        let snapshot = snapshot_from_dir(dir.path(), &SourceOptions::default()).unwrap();
         assert!(snapshot.source.is_none() && snapshot.reflector_deployment.is_none());
     }
 }

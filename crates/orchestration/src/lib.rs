@@ -12,5 +12,6 @@ pub mod login;
 pub mod prerequisites;
 pub mod repo;
 pub mod sops_rules;
+pub mod target;
 pub mod validate;
 pub mod workspace;

@@ -15,10 +15,11 @@ use anyhow::Result;
 use ocitool_adapters::kustomize;
 use ocitool_adapters::sops::SopsError;
 use ocitool_core::manifest;
+use ocitool_core::reflector::SourceOptions;
 use ocitool_core::reflector::model::{Outcome, ReflectionSettings, SourceSecret, plan};
 use ocitool_core::reflector::verify::{self, VerifyReport};
 use ocitool_core::reflector::{ALLOWED, ALLOWED_NAMESPACES, AUTO_ENABLED, AUTO_NAMESPACES};
-use ocitool_core::secret::{self, DOCKERCONFIGJSON_TYPE, FILE_NAME, SOURCE_NAMESPACE, SecretMeta};
+use ocitool_core::secret::{self, DOCKERCONFIGJSON_TYPE, FILE_NAME, SecretMeta};
 use rayon::prelude::*;
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +57,8 @@ pub struct Finding {
 pub struct Options {
     /// Checkout of the repository other GitRepositories point at (e.g. the shared base).
     pub base_repo: Option<PathBuf>,
+    /// The source Secret's name and namespace the overlay must use.
+    pub source: SourceOptions,
 }
 
 /// Findings in order, without duplicates (two Flux Kustomizations may build the same object).
@@ -83,14 +86,14 @@ struct Built<'a> {
 
 /// Validate `overlay`; fails only when the overlay cannot be read at all.
 pub fn validate(ws: &mut Workspace, overlay: &Overlay, options: &Options) -> Result<Vec<Finding>> {
-    let idx = repo::index(&ws.changes, overlay)?;
+    let idx = repo::index(ws.changeset(), overlay)?;
     let mut out = Findings::default();
     let source = check_single_source(ws, overlay, &mut out)?;
-    let builds = build_all(ws.changes.root(), overlay, &idx, options, &mut out);
+    let builds = build_all(ws.root(), overlay, &idx, options, &mut out);
     check_secret_ref_namespaces(&idx, &builds, &mut out);
     if let Some(text) = source {
-        check_reachable(ws.changes.root(), overlay, &idx, &mut out);
-        check_source(ws, overlay, &text, &idx, &builds, &mut out);
+        check_reachable(ws.root(), overlay, &idx, &mut out);
+        check_source(ws, overlay, &text, &idx, &builds, &options.source, &mut out);
     }
     Ok(out.0)
 }
@@ -103,7 +106,7 @@ fn check_single_source(
 ) -> Result<Option<String>> {
     let source_path = overlay.source_path();
     let run = consolidate_command(overlay);
-    for path in ws.changes.files_under(&overlay.path)? {
+    for path in ws.changeset().files_under(&overlay.path)? {
         if path.file_name() == Some(FILE_NAME) && path != source_path {
             out.push(
                 Severity::Error,
@@ -115,7 +118,7 @@ fn check_single_source(
             );
         }
     }
-    let source = ws.changes.read(&source_path)?;
+    let source = ws.read(&source_path)?;
     if source.is_none() {
         out.push(
             Severity::Error,
@@ -301,6 +304,7 @@ fn needs(
     idx: &OverlayIndex,
     builds: &[Built],
     secret: &str,
+    source_namespace: &str,
     out: &mut Findings,
 ) -> BTreeMap<String, BTreeSet<String>> {
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -343,7 +347,7 @@ fn needs(
             }
         }
     }
-    found.remove(SOURCE_NAMESPACE);
+    found.remove(source_namespace);
     found
 }
 
@@ -394,6 +398,7 @@ fn check_source(
     text: &str,
     idx: &OverlayIndex,
     builds: &[Built],
+    source: &SourceOptions,
     out: &mut Findings,
 ) {
     let source_path = overlay.source_path();
@@ -402,6 +407,7 @@ fn check_source(
         Ok(meta) => meta,
         Err(e) => return out.push(Severity::Error, path, format!("{e:#}")),
     };
+    check_source_names(path, &meta, source, out);
     if meta.type_ != DOCKERCONFIGJSON_TYPE {
         out.push(
             Severity::Error,
@@ -425,8 +431,40 @@ fn check_source(
         );
     }
     check_credentials(ws, path, text, encrypted, out);
-    let needed = needs(idx, builds, &meta.name, out);
-    check_reflection(path, &meta, &needed, out);
+    let needed = needs(idx, builds, &meta.name, source.source_namespace(), out);
+    check_reflection(path, &meta, &needed, source.source_namespace(), out);
+}
+
+/// The source must be the Secret the workloads' `secretRef`s and Reflector's mirrors are named
+/// after, in the namespace the options give (a namespace-less Secret lands in flux-system's
+/// Kustomization namespace, which is not checked here).
+fn check_source_names(path: &str, meta: &SecretMeta, source: &SourceOptions, out: &mut Findings) {
+    if meta.name != source.source_name() {
+        out.push(
+            Severity::Error,
+            path,
+            format!(
+                "the source is named `{}`, expected `{}`; rename it, or pass --set source_name={}",
+                meta.name,
+                source.source_name(),
+                meta.name
+            ),
+        );
+    }
+    if let Some(ns) = meta
+        .namespace
+        .as_deref()
+        .filter(|ns| *ns != source.source_namespace())
+    {
+        out.push(
+            Severity::Error,
+            path,
+            format!(
+                "the source is in namespace `{ns}`, expected `{}`; move it, or pass --set source_namespace={ns}",
+                source.source_namespace()
+            ),
+        );
+    }
 }
 
 /// The recipients a sops file is encrypted for (`sops.age[].recipient`).
@@ -443,7 +481,7 @@ fn file_recipients(text: &str) -> BTreeSet<String> {
 /// The source must be encrypted for the recipients of the creation rule sops applies to it: the
 /// nearest `.sops.yaml`'s first matching rule (see [`sops_rules`]), which must also encrypt its values.
 fn check_recipients(ws: &Workspace, path: &str, text: &str, out: &mut Findings) {
-    let coverage = match sops_rules::coverage(&ws.changes, path, &prerequisites::SOURCE_KEYS) {
+    let coverage = match sops_rules::coverage(ws.changeset(), path, &prerequisites::SOURCE_KEYS) {
         Ok(c) => c,
         Err(e) => return out.push(Severity::Error, path, format!("{e:#}")),
     };
@@ -544,6 +582,7 @@ fn check_reflection(
     path: &str,
     meta: &SecretMeta,
     needed: &BTreeMap<String, BTreeSet<String>>,
+    source_namespace: &str,
     out: &mut Findings,
 ) {
     let settings = match ReflectionSettings::from_annotations(&meta.annotations) {
@@ -565,7 +604,7 @@ fn check_reflection(
     if !(settings.allowed && settings.auto_enabled) {
         return;
     }
-    check_needed_namespaces(path, meta, needed, out);
+    check_needed_namespaces(path, meta, needed, source_namespace, out);
     check_unneeded_namespaces(path, &settings, needed, out);
 }
 
@@ -573,10 +612,11 @@ fn check_needed_namespaces(
     path: &str,
     meta: &SecretMeta,
     needed: &BTreeMap<String, BTreeSet<String>>,
+    source_namespace: &str,
     out: &mut Findings,
 ) {
     let source = SourceSecret {
-        namespace: SOURCE_NAMESPACE.to_string(),
+        namespace: source_namespace.to_string(),
         name: meta.name.clone(),
         type_: meta.type_.clone(),
         annotations: meta.annotations.clone(),

@@ -1,28 +1,64 @@
-//! One run against one repository: its [`Changeset`], the sops bound to it, and the operations
-//! scripts compose (decrypt credentials, write the source Secret, edit kustomizations).
+//! One run against one repository: its [`Changeset`], the sops bound to it, the operations
+//! scripts compose (decrypt credentials, write the source Secret, edit kustomizations), and the
+//! per-cluster transactions a fleet-wide run is made of ([`Workspace::for_each_cluster`]).
 //!
 //! Each operation is a short composition of the domain modules, so a script step and a Rust test
-//! call the same code. The workspace stages; only the host applies ([`Changeset::apply`]). It
+//! call the same code. The workspace stages; only the host applies ([`Workspace::apply`]). It
 //! never holds plaintext beyond the call that needed it, and never returns it.
 
 use crate::prerequisites;
 use crate::repo::{self, CredFile, Overlay};
 use crate::sops_rules;
+use crate::target::Target;
 use anyhow::{Context, Result, bail};
-use ocitool_adapters::changeset::Changeset;
+use ocitool_adapters::changeset::{Change, Changeset, RepoLock};
 use ocitool_adapters::sops::{ConfigScope, Sops};
 use ocitool_core::creds::Credentials;
 use ocitool_core::kustomize;
 use ocitool_core::repo_path::RepoPath;
 use ocitool_core::secret::{self, SourceSpec};
+use std::cell::RefCell;
+use std::fmt;
 use std::path::Path;
 
 #[derive(Debug)]
 pub struct Workspace {
-    pub changes: Changeset,
+    changes: Changeset,
     sops: Option<Sops>,
-    /// Units of work (clusters) that failed and were rolled back while the rest went on.
-    pub failures: Vec<String>,
+    failures: Vec<Failure>,
+}
+
+/// A unit of work (a cluster) that failed and was rolled back while the rest of the run went on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The cluster's label, `customer/cluster`.
+    pub unit: String,
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.unit, self.message)
+    }
+}
+
+/// One cluster's turn in [`Workspace::for_each_cluster`].
+#[derive(Debug, Clone, Copy)]
+pub struct Turn<'a> {
+    pub overlay: &'a Overlay,
+    /// 1-based position among `total` selected clusters.
+    pub index: usize,
+    pub total: usize,
+    /// True when the cluster is its own transaction (many selected); false for a single named
+    /// cluster, whose failure ends the whole run.
+    pub isolated: bool,
+}
+
+/// How one selected cluster's turn ended: the step's value, or the failure it was rolled back for.
+#[derive(Debug)]
+pub struct ClusterRun<T> {
+    pub overlay: Overlay,
+    pub outcome: std::result::Result<T, Failure>,
 }
 
 impl Workspace {
@@ -32,6 +68,104 @@ impl Workspace {
             sops: None,
             failures: Vec::new(),
         })
+    }
+
+    /// The staged view of the repository, for reading (scans, indexes); changes go through
+    /// the workspace's own methods.
+    pub fn changeset(&self) -> &Changeset {
+        &self.changes
+    }
+
+    /// Absolute path of the repository root.
+    pub fn root(&self) -> &Path {
+        self.changes.root()
+    }
+
+    /// Content of a repo-relative file as staged so far, or None when it does not exist.
+    pub fn read(&self, path: &RepoPath) -> Result<Option<String>> {
+        self.changes.read(path)
+    }
+
+    /// Whether a repo-relative file exists (staged view).
+    pub fn exists(&self, path: &RepoPath) -> Result<bool> {
+        self.changes.exists(path)
+    }
+
+    /// Stage writing `text` to a repo-relative file.
+    pub fn write(&mut self, path: &RepoPath, text: &str) -> Result<()> {
+        self.changes.write(path, text)
+    }
+
+    /// Stage deleting a repo-relative file; an error when it does not exist.
+    pub fn delete(&mut self, path: &RepoPath) -> Result<()> {
+        self.changes.delete(path)
+    }
+
+    /// The net changes staged so far.
+    pub fn pending(&self) -> Result<Vec<Change>> {
+        self.changes.changes()
+    }
+
+    /// The staged changes as a unified diff, Secret values masked.
+    pub fn diff(&self) -> Result<String> {
+        self.changes.diff()
+    }
+
+    /// Write every staged change under the repository's `lock` (see [`Changeset::apply`]); the
+    /// host's call alone.
+    pub fn apply(&self, lock: &RepoLock) -> Result<Vec<Change>> {
+        self.changes.apply(lock)
+    }
+
+    /// Clusters that failed and were rolled back in this run.
+    pub fn failures(&self) -> &[Failure] {
+        &self.failures
+    }
+
+    /// Run `step` for every overlay `target` selects, each cluster a transaction. A single named
+    /// cluster is one unit: its error is returned and ends the run. Otherwise a cluster whose step
+    /// fails has everything it staged rolled back and is recorded in [`Self::failures`] (the run
+    /// then exits 1), while the others go on.
+    ///
+    /// Takes the workspace in its `RefCell` and borrows it only between steps, because a step
+    /// (a script closure) calls back into the same workspace.
+    pub fn for_each_cluster<T, E>(
+        ws: &RefCell<Workspace>,
+        target: &Target,
+        mut step: impl FnMut(Turn<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<Vec<ClusterRun<T>>, E>
+    where
+        E: From<anyhow::Error> + fmt::Display,
+    {
+        let overlays = target.overlays(ws.borrow().changeset())?;
+        let total = overlays.len();
+        let isolated = !target.is_one_overlay();
+        let mut runs = Vec::with_capacity(total);
+        for (i, overlay) in overlays.into_iter().enumerate() {
+            let turn = Turn {
+                overlay: &overlay,
+                index: i + 1,
+                total,
+                isolated,
+            };
+            let mark = ws.borrow().changes.mark();
+            let outcome = match step(turn) {
+                Ok(value) => Ok(value),
+                Err(err) if !isolated => return Err(err),
+                Err(err) => {
+                    let failure = Failure {
+                        unit: overlay.label(),
+                        message: err.to_string(),
+                    };
+                    let mut ws = ws.borrow_mut();
+                    ws.changes.rollback(mark);
+                    ws.failures.push(failure.clone());
+                    Err(failure)
+                }
+            };
+            runs.push(ClusterRun { overlay, outcome });
+        }
+        Ok(runs)
     }
 
     /// sops, located on first use so that commands that never decrypt work without it.
@@ -202,4 +336,66 @@ fn read_file_credentials(file: &CredFile, path: &str, plaintext: &str) -> Result
     let name = secret::meta(path, &secret)?.name;
     let registry = file.oci_registries.get(&name).map(String::as_str);
     Ok(secret::read_credentials(path, plaintext, registry)?.with_origin(&file.service))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_cluster_is_rolled_back_and_recorded_while_the_others_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        for cluster in ["dev", "prod", "test"] {
+            std::fs::create_dir_all(
+                dir.path()
+                    .join(format!("acme/applications/overlays/{cluster}")),
+            )
+            .unwrap();
+        }
+        let ws = RefCell::new(Workspace::open(dir.path()).unwrap());
+        let every = Target::new(Some("acme"), None).unwrap();
+        let runs = Workspace::for_each_cluster(&ws, &every, |turn| {
+            ws.borrow_mut().write(&turn.overlay.join("a.txt"), "x")?;
+            if turn.overlay.cluster == "prod" {
+                anyhow::bail!("refused");
+            }
+            Ok(turn.index)
+        })
+        .unwrap();
+        let outcomes: Vec<_> = runs
+            .iter()
+            .map(|r| r.outcome.as_ref().ok().copied())
+            .collect();
+        assert_eq!(outcomes, [Some(1), None, Some(3)]);
+        let ws_ref = ws.borrow();
+        let staged: Vec<String> = ws_ref
+            .pending()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.path)
+            .collect();
+        assert_eq!(
+            staged,
+            [
+                "acme/applications/overlays/dev/a.txt",
+                "acme/applications/overlays/test/a.txt"
+            ]
+        );
+        assert_eq!(ws_ref.failures()[0].to_string(), "acme/prod: refused");
+    }
+
+    #[test]
+    fn a_named_cluster_is_one_unit_whose_error_ends_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("applications/overlays/prod")).unwrap();
+        let ws = RefCell::new(Workspace::open(dir.path()).unwrap());
+        let prod = Target::new(None, Some("prod")).unwrap();
+        let result: anyhow::Result<Vec<ClusterRun<()>>> =
+            Workspace::for_each_cluster(&ws, &prod, |turn| {
+                assert!(!turn.isolated);
+                anyhow::bail!("refused")
+            });
+        assert_eq!(result.unwrap_err().to_string(), "refused");
+        assert!(ws.borrow().failures().is_empty());
+    }
 }

@@ -28,10 +28,10 @@ pub mod output_api {
             .join(separator)
     }
 
-    /// `value` (maps, arrays, strings, numbers, booleans, (), Findings) as one JSON document; strings are redacted.
+    /// `value` (maps, arrays, strings, numbers, booleans, (), and any value with a `to_map` method, such as a Finding) as one JSON document; strings are redacted.
     #[rhai_fn(global)]
-    pub fn json(value: Dynamic) -> String {
-        super::to_json_value(&value).to_string()
+    pub fn json(ctx: NativeCallContext, value: Dynamic) -> String {
+        super::to_json_value(&ctx, &value).to_string()
     }
 
     /// A one-line report of per-cluster results (maps with a `status`, as `for_each_cluster` returns them): "3 cluster(s): 2 consolidated, 1 failed".
@@ -64,24 +64,24 @@ pub mod output_api {
     }
 }
 
-/// Rhai values as JSON; a Finding becomes `{severity, file, message}`, anything else its string.
-fn to_json_value(value: &rhai::Dynamic) -> serde_json::Value {
+/// Rhai values as JSON: a custom value through its `to_map` method when it has one, anything
+/// else without a JSON form as its (redacted) string.
+pub(crate) fn to_json_value(ctx: &NativeCallContext, value: &rhai::Dynamic) -> serde_json::Value {
     use serde_json::Value;
-    if let Some(f) = value
-        .clone()
-        .try_cast::<ocitool_orchestration::validate::Finding>()
-    {
-        return serde_json::json!({"severity": f.severity.to_string(), "file": f.file, "message": f.message});
-    }
     if let Some(map) = value.read_lock::<rhai::Map>() {
         return Value::Object(
             map.iter()
-                .map(|(k, v)| (k.to_string(), to_json_value(v)))
+                .map(|(k, v)| (k.to_string(), to_json_value(ctx, v)))
                 .collect(),
         );
     }
     if let Some(array) = value.read_lock::<rhai::Array>() {
-        return Value::Array(array.iter().map(to_json_value).collect());
+        return Value::Array(array.iter().map(|v| to_json_value(ctx, v)).collect());
+    }
+    if value.is_variant()
+        && let Ok(map) = ctx.call_native_fn::<rhai::Map>("to_map", (value.clone(),))
+    {
+        return to_json_value(ctx, &rhai::Dynamic::from_map(map));
     }
     if value.is_unit() {
         Value::Null

@@ -26,11 +26,13 @@ pub mod repo_api {
     use crate::script::Repo;
     use crate::script::api::{ScriptResult, items, strings};
     use crate::script::runtime_error;
-    use ocitool_adapters::changeset::Mark;
     use ocitool_core::creds::Credentials;
+    use ocitool_core::reflector::SourceOptions;
     use ocitool_core::secret::SourceSpec;
-    use ocitool_orchestration::repo::{self, CredFile, Overlay, Scan};
-    use rhai::{Array, Dynamic, FnPtr, NativeCallContext};
+    use ocitool_orchestration::repo::{CredFile, Overlay, Scan};
+    use ocitool_orchestration::target::Target;
+    use ocitool_orchestration::workspace::Workspace;
+    use rhai::{Array, Dynamic, FnPtr, Map, NativeCallContext};
 
     /// Keys of the maps built here: per-cluster results and staged changes.
     pub(crate) const CLUSTER: &str = "cluster";
@@ -39,101 +41,60 @@ pub mod repo_api {
     pub(crate) const PATH: &str = "path";
     pub(crate) const KIND: &str = "kind";
 
-    fn none_if_empty(customer: &str) -> Option<&str> {
-        Some(customer).filter(|c| !c.is_empty())
+    /// The target selection of a workflow from its `params`: `customer` (a name, or "*" for every customer, as `--all-customers` sets it; absent: the repo's own overlays of a single-customer repo) and `cluster` (absent: every cluster). An empty value is an error, never "all".
+    #[rhai_fn(global, return_raw)]
+    pub fn target(params: Map) -> ScriptResult<Target> {
+        let get = |key: &str| {
+            params
+                .get(key)
+                .filter(|v| !v.is_unit())
+                .map(|v| v.to_string())
+        };
+        Target::new(get("customer").as_deref(), get("cluster").as_deref()).map_err(runtime_error)
     }
 
-    /// The overlay of `cluster` for `customer` ("" in a single-customer repo); an error lists the clusters there are.
+    /// The overlays `target` selects; an error when there are none (or no customer is named in a repo that has customers).
     #[rhai_fn(global, pure, return_raw)]
-    pub fn overlay(repo: &mut Repo, customer: &str, cluster: &str) -> ScriptResult<Overlay> {
-        repo::overlay(&repo.0.borrow().changes, none_if_empty(customer), cluster)
-            .map_err(runtime_error)
-    }
-
-    /// Every cluster overlay of `customer`; with "" every overlay of the repo (all customers).
-    #[rhai_fn(global, pure, return_raw)]
-    pub fn overlays(repo: &mut Repo, customer: &str) -> ScriptResult<Array> {
-        let found = repo::overlays(&repo.0.borrow().changes, none_if_empty(customer))
+    pub fn overlays(repo: &mut Repo, target: Target) -> ScriptResult<Array> {
+        let found = target
+            .overlays(repo.0.borrow().changeset())
             .map_err(runtime_error)?;
         Ok(found.into_iter().map(Dynamic::from).collect())
     }
 
-    /// The overlays a workflow targets: the one of `cluster`, or with cluster "" every overlay of `customer` ("" = every customer); an error when there are none.
-    #[rhai_fn(global, pure, return_raw)]
-    pub fn select_overlays(repo: &mut Repo, customer: &str, cluster: &str) -> ScriptResult<Array> {
-        if !cluster.is_empty() {
-            return Ok(vec![Dynamic::from(overlay(repo, customer, cluster)?)]);
-        }
-        let found = overlays(repo, customer)?;
-        if found.is_empty() {
-            return Err(runtime_error(anyhow::anyhow!(
-                "no cluster overlays found for customer '{customer}'"
-            )));
-        }
-        Ok(found)
-    }
-
-    /// Call `step(repo, overlay)` for the selected overlays (as `select_overlays`) and return one result map per cluster: the step's map (given a `cluster` key when it lacks one), or `#{cluster, status: "failed", error}`. A named cluster is one unit: any error stops the run and nothing is written. Otherwise each cluster is all-or-nothing: a failing one is rolled back and recorded (ocitool exits 1) while the others go on, with a progress bar on a terminal and `[i/n] cluster` lines on stderr otherwise.
+    /// Call `step(repo, overlay)` for the overlays `target` selects, each cluster a transaction, and return one result map per cluster: the step's map (given a `cluster` key, the overlay's label, when it lacks one), or `#{cluster, status: "failed", error}`. A single named cluster is one unit: any error stops the run and nothing is written. Otherwise a failing cluster is rolled back and recorded (ocitool exits 1) while the others go on, with a progress bar on a terminal and `[i/n] cluster` lines on stderr otherwise.
     #[rhai_fn(global, pure, return_raw)]
     pub fn for_each_cluster(
         ctx: NativeCallContext,
         repo: &mut Repo,
-        customer: &str,
-        cluster: &str,
+        target: Target,
         step: FnPtr,
     ) -> ScriptResult<Array> {
-        let selected = select_overlays(repo, customer, cluster)?;
-        if !cluster.is_empty() {
-            let only = selected[0].clone();
-            let label = only.clone().cast::<Overlay>().label();
-            let result = step.call_within_context::<Dynamic>(&ctx, (repo.clone(), only))?;
-            return Ok(vec![result_map(&label, result)]);
-        }
-        let mut progress = Progress::start(selected.len(), Display::for_stderr());
-        let mut results = Array::new();
-        for item in selected {
-            let label = item.clone().cast::<Overlay>().label();
-            progress.begin(&label);
-            // Short borrows: the step itself calls back into the repository. It gets `repo` as a
-            // parameter because a closure capturing it would share the value this method runs on.
-            let mark = repo.0.borrow().changes.mark();
-            let result = match step.call_within_context::<Dynamic>(&ctx, (repo.clone(), item)) {
-                Ok(result) => result_map(&label, result),
-                Err(err) => {
-                    repo.0.borrow_mut().changes.rollback(mark);
-                    // Where it failed, too: a fleet-wide run does not stop at the error, so this
-                    // line is all the reader gets.
-                    let script = ctx.call_source().unwrap_or("script");
-                    let message = crate::script::located_message(script, &err);
-                    repo.record_failure(&label, &message);
-                    failed_map(&label, &message)
-                }
-            };
-            results.push(result);
-        }
-        Ok(results)
-    }
-
-    /// What a step returned, as a map that names its cluster.
-    fn result_map(label: &str, result: Dynamic) -> Dynamic {
-        let mut map = result.try_cast::<rhai::Map>().unwrap_or_else(|| {
-            let mut done = rhai::Map::new();
-            done.insert(STATUS.into(), "done".into());
-            done
-        });
-        map.entry(CLUSTER.into()).or_insert_with(|| label.into());
-        Dynamic::from_map(map)
-    }
-
-    fn failed_map(label: &str, message: &str) -> Dynamic {
-        let mut map = rhai::Map::new();
-        map.insert(CLUSTER.into(), label.into());
-        map.insert(STATUS.into(), "failed".into());
-        map.insert(
-            ERROR.into(),
-            ocitool_core::redact::redact(message).into_owned().into(),
-        );
-        Dynamic::from_map(map)
+        let mut progress: Option<Progress> = None;
+        // Where a step failed, too: a fleet-wide run does not stop at the error, so the recorded
+        // line is all the reader gets.
+        let script = ctx.call_source().unwrap_or("script").to_string();
+        let runs = Workspace::for_each_cluster(&repo.0, &target, |turn| {
+            if turn.isolated {
+                progress
+                    .get_or_insert_with(|| Progress::start(turn.total, Display::for_stderr()))
+                    .begin(&turn.overlay.label());
+            }
+            // The step gets `repo` as a parameter because a closure capturing it would share the
+            // value this method runs on.
+            step.call_within_context::<Dynamic>(&ctx, (repo.clone(), turn.overlay.clone()))
+                .map_err(|err| {
+                    let err = super::StepError::new(&script, err);
+                    if turn.isolated {
+                        let message = ocitool_core::redact::redact(&err.to_string()).into_owned();
+                        crate::progress::error(&format!("{}: {message}", turn.overlay.label()));
+                    }
+                    err
+                })
+        })
+        .map_err(super::StepError::into_inner)?;
+        drop(progress);
+        Ok(runs.into_iter().map(super::result_map).collect())
     }
 
     /// Scan an overlay: every per-service `oci-creds.yaml`, its namespace and references, the existing source.
@@ -218,7 +179,6 @@ pub mod repo_api {
         let text = repo
             .0
             .borrow()
-            .changes
             .read(&repo_path(path)?)
             .map_err(runtime_error)?;
         Ok(text.map(Dynamic::from).unwrap_or(Dynamic::UNIT))
@@ -229,7 +189,6 @@ pub mod repo_api {
     pub fn exists(repo: &mut Repo, path: &str) -> ScriptResult<bool> {
         repo.0
             .borrow()
-            .changes
             .exists(&repo_path(path)?)
             .map_err(runtime_error)
     }
@@ -239,7 +198,6 @@ pub mod repo_api {
     pub fn write(repo: &mut Repo, path: &str, text: &str) -> ScriptResult<()> {
         repo.0
             .borrow_mut()
-            .changes
             .write(&repo_path(path)?, text)
             .map_err(runtime_error)
     }
@@ -249,34 +207,14 @@ pub mod repo_api {
     pub fn delete(repo: &mut Repo, path: &str) -> ScriptResult<()> {
         repo.0
             .borrow_mut()
-            .changes
             .delete(&repo_path(path)?)
             .map_err(runtime_error)
-    }
-
-    /// A mark in the staged changes, to undo one cluster's work with `rollback` when it fails.
-    #[rhai_fn(global, pure)]
-    pub fn mark(repo: &mut Repo) -> Mark {
-        repo.0.borrow().changes.mark()
-    }
-
-    /// Forget every change staged since `mark`.
-    #[rhai_fn(global, pure)]
-    pub fn rollback(repo: &mut Repo, mark: Mark) {
-        repo.0.borrow_mut().changes.rollback(mark)
-    }
-
-    /// Record that one unit of work (a cluster) failed after rolling it back: the run goes on, its
-    /// other changes are applied, and ocitool exits 1.
-    #[rhai_fn(global, pure)]
-    pub fn record_failure(repo: &mut Repo, unit: &str, message: &str) {
-        repo.record_failure(unit, message);
     }
 
     /// The staged net changes so far: an array of maps `#{path, kind}` (kind: create, modify, delete).
     #[rhai_fn(global, pure, return_raw)]
     pub fn changes(repo: &mut Repo) -> ScriptResult<Array> {
-        let changes = repo.0.borrow().changes.changes().map_err(runtime_error)?;
+        let changes = repo.0.borrow().pending().map_err(runtime_error)?;
         Ok(changes
             .into_iter()
             .map(|c| {
@@ -288,17 +226,33 @@ pub mod repo_api {
             .collect())
     }
 
-    /// A source Secret named `name` for `namespaces` (sorted and deduplicated) carrying `credentials`.
+    /// The source Secret `options` names, for `namespaces` (the spec sorts and deduplicates them; one that cannot be listed in a Reflector annotation is an error) carrying `credentials`.
     #[rhai_fn(global, return_raw)]
     pub fn source_spec(
-        name: &str,
+        options: SourceOptions,
         namespaces: Array,
         credentials: Credentials,
     ) -> ScriptResult<SourceSpec> {
-        let mut namespaces = strings(&namespaces, "namespaces")?;
-        namespaces.sort();
-        namespaces.dedup();
-        Ok(SourceSpec::new(name, namespaces, credentials))
+        let namespaces = strings(&namespaces, "namespaces")?;
+        SourceSpec::new(&options, namespaces, credentials).map_err(runtime_error)
+    }
+
+    /// The source Secret and Reflector names from `params`: `source_name` (default oci-creds), `source_namespace` (default flux-system) and `reflector_namespace` (default reflector-system); invalid values are an error naming each parameter. Consolidation, deployment, validation and verification all take it.
+    #[rhai_fn(global, return_raw)]
+    pub fn source_options(params: Map) -> ScriptResult<SourceOptions> {
+        let defaults = SourceOptions::default();
+        let get = |key: &str, default: &str| {
+            params
+                .get(key)
+                .filter(|v| !v.is_unit())
+                .map_or_else(|| default.to_string(), |v| v.to_string())
+        };
+        SourceOptions::new(
+            &get("source_name", defaults.source_name()),
+            &get("source_namespace", defaults.source_namespace()),
+            &get("reflector_namespace", defaults.reflector_namespace()),
+        )
+        .map_err(runtime_error)
     }
 
     /// `spec` keeping the labels and extra annotations of an existing source (the Reflector annotations are always recomputed).
@@ -306,4 +260,59 @@ pub mod repo_api {
     pub fn keep_metadata(spec: SourceSpec, existing: SourceSpec) -> SourceSpec {
         spec.keeping_metadata_of(&existing)
     }
+}
+
+use ocitool_orchestration::workspace::ClusterRun;
+use rhai::{Dynamic, Map};
+
+/// A step's error as the workspace records it: located in the script (`file:line:column:
+/// message`), since a fleet-wide run goes on past it.
+pub(crate) struct StepError {
+    script: String,
+    err: Box<rhai::EvalAltResult>,
+}
+
+impl StepError {
+    fn new(script: &str, err: Box<rhai::EvalAltResult>) -> Self {
+        StepError {
+            script: script.to_string(),
+            err,
+        }
+    }
+
+    fn into_inner(self) -> Box<rhai::EvalAltResult> {
+        self.err
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::script::located_message(&self.script, &self.err))
+    }
+}
+
+impl From<anyhow::Error> for StepError {
+    fn from(err: anyhow::Error) -> Self {
+        StepError::new("", runtime_error(err))
+    }
+}
+
+/// What a step returned (or why it failed), as a map that names its cluster.
+fn result_map(run: ClusterRun<Dynamic>) -> Dynamic {
+    let label = run.overlay.label();
+    let mut map = match run.outcome {
+        Ok(result) => result
+            .try_cast::<Map>()
+            .unwrap_or_else(|| Map::from([("status".into(), "done".into())])),
+        Err(failure) => {
+            let message = ocitool_core::redact::redact(&failure.message).into_owned();
+            Map::from([
+                (repo_api::STATUS.into(), "failed".into()),
+                (repo_api::ERROR.into(), message.into()),
+            ])
+        }
+    };
+    map.entry(repo_api::CLUSTER.into())
+        .or_insert_with(|| label.into());
+    Dynamic::from_map(map)
 }

@@ -1,4 +1,4 @@
-//! Validation and cluster verification for scripts: `repo.validate`, `cluster(context)` and its
+//! Validation and cluster verification for scripts: `repo.validate`, `kubectl(context)` and its
 //! snapshot, lag and log functions, and the table/JSON renderings of findings.
 //!
 //! Glue only: the checks live in [`ocitool_orchestration::validate`], [`ocitool_orchestration::cluster`] and
@@ -11,29 +11,35 @@ pub mod validate_api {
     use crate::script::Repo;
     use crate::script::api::{ScriptResult, items};
     use crate::script::runtime_error;
-    use ocitool_adapters::kubectl::Kubectl as Cluster;
-    use ocitool_core::reflector::verify::{ClusterSnapshot as Snapshot, verify};
+    use ocitool_adapters::kubectl::Kubectl;
+    use ocitool_core::reflector::SourceOptions;
+    use ocitool_core::reflector::verify::{ClusterSnapshot, verify};
     use ocitool_orchestration::cluster;
     use ocitool_orchestration::repo::Overlay;
     use ocitool_orchestration::validate::{self, Finding, Options};
-    use rhai::{Array, Dynamic, Map};
+    use rhai::{Array, Dynamic};
     use std::time::Duration;
 
     fn findings_array(findings: Vec<Finding>) -> Array {
         findings.into_iter().map(Dynamic::from).collect()
     }
 
-    /// Validate one overlay statically; an array of Finding. `options`: `#{base_repo: DIR}` also builds Flux Kustomizations sourced from other GitRepositories from DIR ("" or absent: overlay only).
+    /// Validate one overlay statically against the source `source` names; an array of Finding. `base_repo`: a checkout Flux Kustomizations sourced from other GitRepositories are built from ("": the overlay only).
     #[rhai_fn(global, pure, return_raw)]
-    pub fn validate(repo: &mut Repo, overlay: Overlay, options: Map) -> ScriptResult<Array> {
-        let base_repo = options
-            .get("base_repo")
-            .and_then(|v| v.clone().into_string().ok())
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from);
-        let findings =
-            validate::validate(&mut repo.0.borrow_mut(), &overlay, &Options { base_repo })
-                .map_err(runtime_error)?;
+    pub fn validate(
+        repo: &mut Repo,
+        overlay: Overlay,
+        source: SourceOptions,
+        base_repo: &str,
+    ) -> ScriptResult<Array> {
+        let options = Options {
+            base_repo: Some(base_repo)
+                .filter(|b| !b.is_empty())
+                .map(std::path::PathBuf::from),
+            source,
+        };
+        let findings = validate::validate(&mut repo.0.borrow_mut(), &overlay, &options)
+            .map_err(runtime_error)?;
         Ok(findings_array(findings))
     }
 
@@ -45,37 +51,45 @@ pub mod validate_api {
         )?))
     }
 
-    /// Read-only: the Reflector Deployment and pods, the source Secret, every Secret named oci-creds, and the namespaces.
+    /// Read-only: the Reflector Deployment and pods in `source`'s Reflector namespace, the source Secret, every Secret named like it, and the namespaces.
     #[rhai_fn(global, pure, return_raw)]
-    pub fn snapshot(cluster: &mut Cluster) -> ScriptResult<Snapshot> {
-        cluster::snapshot(cluster).map_err(runtime_error)
+    pub fn snapshot(kubectl: &mut Kubectl, source: SourceOptions) -> ScriptResult<ClusterSnapshot> {
+        cluster::snapshot(kubectl, &source).map_err(runtime_error)
     }
 
-    /// Offline/testing mode: a snapshot from saved `kubectl get -o json` files in `dir`: reflector-pods.json, secrets.json, namespaces.json, and optionally (absent = NotFound) reflector-deployment.json and source-secret.json.
+    /// Offline/testing mode: a snapshot from saved `kubectl get -o json` files in `dir`, collected for the `source` names: reflector-pods.json, secrets.json, namespaces.json, and optionally (absent = NotFound) reflector-deployment.json and source-secret.json.
     #[rhai_fn(global, return_raw)]
-    pub fn snapshot_from_dir(dir: &str) -> ScriptResult<Snapshot> {
-        cluster::snapshot_from_dir(std::path::Path::new(dir)).map_err(runtime_error)
+    pub fn snapshot_from_dir(dir: &str, source: SourceOptions) -> ScriptResult<ClusterSnapshot> {
+        cluster::snapshot_from_dir(std::path::Path::new(dir), &source).map_err(runtime_error)
     }
 
     /// Check a snapshot against the Reflector model: an array of Finding whose `file` is the namespace concerned.
     #[rhai_fn(global, return_raw)]
-    pub fn verify_snapshot(snapshot: Snapshot) -> ScriptResult<Array> {
+    pub fn verify_snapshot(snapshot: ClusterSnapshot) -> ScriptResult<Array> {
         let report = verify(&snapshot).map_err(runtime_error)?;
         Ok(findings_array(validate::from_verify(&report)))
     }
 
-    /// Warning and error lines of Reflector's log since `since` (e.g. "10m"), duplicates counted.
+    /// Warning and error lines of the log of the Reflector in `source`'s namespace since `since` (e.g. "10m"), duplicates counted.
     #[rhai_fn(global, pure, return_raw)]
-    pub fn reflector_warnings(cluster: &mut Cluster, since: &str) -> ScriptResult<Array> {
-        let lines = cluster::reflector_warnings(cluster, since).map_err(runtime_error)?;
+    pub fn reflector_warnings(
+        kubectl: &mut Kubectl,
+        source: SourceOptions,
+        since: &str,
+    ) -> ScriptResult<Array> {
+        let lines = cluster::reflector_warnings(kubectl, &source, since).map_err(runtime_error)?;
         Ok(lines.into_iter().map(Dynamic::from).collect())
     }
 
-    /// The one write: annotate the source with a probe timestamp and wait (at most `timeout_s`) until every mirror reflects it; the seconds it took. An error when not caught up, or when it took over 60 s.
+    /// The one write: annotate the `source` Secret with a probe timestamp and wait (at most `timeout_s`) until every mirror reflects it; the seconds it took. An error when not caught up, or when it took over 60 s.
     #[rhai_fn(global, pure, return_raw)]
-    pub fn measure_lag(cluster: &mut Cluster, timeout_s: i64) -> ScriptResult<f64> {
+    pub fn measure_lag(
+        kubectl: &mut Kubectl,
+        source: SourceOptions,
+        timeout_s: i64,
+    ) -> ScriptResult<f64> {
         let timeout = Duration::from_secs(timeout_s.max(1) as u64);
-        let lag = cluster::measure_lag(cluster, timeout).map_err(runtime_error)?;
+        let lag = cluster::measure_lag(kubectl, &source, timeout).map_err(runtime_error)?;
         Ok(lag.as_secs_f64())
     }
 }

@@ -259,6 +259,11 @@ impl Cmd {
         self.args(&["--dry-run"])
     }
 
+    /// `-o json`: one JSON document on stdout.
+    pub fn json(self) -> Cmd {
+        self.args(&["-o", "json"])
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Cmd {
         self.command.env(key, value);
         self
@@ -385,6 +390,13 @@ impl Output {
         );
         golden::assert_golden(name, &mask.apply(&transcript));
         self
+    }
+
+    /// stdout as the one JSON document `-o json` promises.
+    #[track_caller]
+    pub fn document(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
     }
 
     /// Panics if stdout or stderr contains any of `secrets`.

@@ -375,7 +375,7 @@ fn is_dns_label(s: &str) -> bool {
 }
 
 /// Namespaces must be RFC 1123 labels (Kubernetes rejects anything else).
-fn check_dns_label(param: &str, value: &str) -> Result<(), String> {
+pub(crate) fn check_dns_label(param: &str, value: &str) -> Result<(), String> {
     if is_dns_label(value) {
         return Ok(());
     }
@@ -386,7 +386,7 @@ fn check_dns_label(param: &str, value: &str) -> Result<(), String> {
 }
 
 /// Object names (HelmRepository, GitRepository) may be RFC 1123 subdomains: dot-separated labels.
-fn check_dns_subdomain(param: &str, value: &str) -> Result<(), String> {
+pub(crate) fn check_dns_subdomain(param: &str, value: &str) -> Result<(), String> {
     if value.len() <= 253 && value.split('.').all(is_dns_label) {
         return Ok(());
     }

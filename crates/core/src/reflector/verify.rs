@@ -7,7 +7,7 @@
 use super::model::{
     ExistingSecret, Outcome, ReflectionSettings, SourceSecret, data_fingerprint, plan,
 };
-use super::{AUTO_NAMESPACES, REFLECTED_VERSION};
+use super::{AUTO_NAMESPACES, REFLECTED_VERSION, SourceOptions};
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use regex::Regex;
@@ -15,13 +15,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::LazyLock;
-
-/// Namespace the Reflector HelmRelease installs into.
-pub const REFLECTOR_NAMESPACE: &str = "reflector-system";
-/// Namespace of the source Secret.
-pub const SOURCE_NAMESPACE: &str = "flux-system";
-/// Name of the source Secret and of every mirror.
-pub const SOURCE_NAME: &str = "oci-creds";
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -91,16 +84,18 @@ impl fmt::Display for VerifyReport {
     }
 }
 
-/// The `kubectl get -o json` documents `verify` needs.
+/// The `kubectl get -o json` documents `verify` needs, and the names they were fetched for.
 #[derive(Debug, Clone)]
 pub struct ClusterSnapshot {
-    /// `get deployment reflector -n reflector-system`; `None` when kubectl said NotFound.
+    /// The source Secret and Reflector namespace the documents below were fetched for.
+    pub options: SourceOptions,
+    /// `get deployment reflector -n <reflector namespace>`; `None` when kubectl said NotFound.
     pub reflector_deployment: Option<Value>,
-    /// `get pods -n reflector-system -l app.kubernetes.io/name=reflector` (a List).
+    /// `get pods -n <reflector namespace> -l app.kubernetes.io/name=reflector` (a List).
     pub reflector_pods: Value,
-    /// `get secret oci-creds -n flux-system`; `None` when kubectl said NotFound.
+    /// `get secret <source name> -n <source namespace>`; `None` when kubectl said NotFound.
     pub source: Option<Value>,
-    /// `get secrets -A --field-selector metadata.name=oci-creds` (a List).
+    /// `get secrets -A --field-selector metadata.name=<source name>` (a List).
     pub secrets: Value,
     /// `get namespaces` (a List).
     pub namespaces: Value,
@@ -110,14 +105,21 @@ pub struct ClusterSnapshot {
 /// Fails only when a document is not shaped like kubectl's output.
 pub fn verify(snapshot: &ClusterSnapshot) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
-    check_deployment(snapshot.reflector_deployment.as_ref(), &mut report);
-    check_pods(&snapshot.reflector_pods, &mut report)?;
+    let options = &snapshot.options;
+    let (source_namespace, source_name) = (options.source_namespace(), options.source_name());
+    let reflector_namespace = options.reflector_namespace();
+    check_deployment(
+        reflector_namespace,
+        snapshot.reflector_deployment.as_ref(),
+        &mut report,
+    );
+    check_pods(reflector_namespace, &snapshot.reflector_pods, &mut report)?;
     let Some(source) = snapshot.source.as_ref() else {
         report.push(
             Severity::Error,
-            Some(SOURCE_NAMESPACE),
+            Some(source_namespace),
             format!(
-                "source Secret {SOURCE_NAMESPACE}/{SOURCE_NAME} does not exist; \
+                "source Secret {source_namespace}/{source_name} does not exist; \
                  check the Flux Kustomization that applies it (`flux get kustomizations -A`)"
             ),
         );
@@ -126,7 +128,7 @@ pub fn verify(snapshot: &ClusterSnapshot) -> Result<VerifyReport> {
     let source = secret_from_json(source)?;
     report.push(
         Severity::Ok,
-        Some(SOURCE_NAMESPACE),
+        Some(source_namespace),
         format!(
             "source exists at resourceVersion {} with data {}",
             source.resource_version,
@@ -142,13 +144,13 @@ pub fn verify(snapshot: &ClusterSnapshot) -> Result<VerifyReport> {
     Ok(report)
 }
 
-fn check_deployment(deployment: Option<&Value>, report: &mut VerifyReport) {
-    let ns = Some(REFLECTOR_NAMESPACE);
+fn check_deployment(namespace: &str, deployment: Option<&Value>, report: &mut VerifyReport) {
+    let ns = Some(namespace);
     let Some(deployment) = deployment else {
         report.push(
             Severity::Error,
             ns,
-            "Reflector Deployment not found; check the reflector HelmRelease (`flux get helmreleases -n reflector-system`)",
+            format!("Reflector Deployment not found; check the reflector HelmRelease (`flux get helmreleases -n {namespace}`)"),
         );
         return;
     };
@@ -173,13 +175,13 @@ fn check_deployment(deployment: Option<&Value>, report: &mut VerifyReport) {
         ns,
         format!(
             "Reflector Deployment is not available (availableReplicas={available}: {why}); nothing is being \
-             reflected — check `kubectl -n reflector-system describe deployment` and the pod logs"
+             reflected — check `kubectl -n {namespace} describe deployment` and the pod logs"
         ),
     );
 }
 
-fn check_pods(pods: &Value, report: &mut VerifyReport) -> Result<()> {
-    let ns = Some(REFLECTOR_NAMESPACE);
+fn check_pods(namespace: &str, pods: &Value, report: &mut VerifyReport) -> Result<()> {
+    let ns = Some(namespace);
     let items = list_items(pods)?;
     let not_ready: Vec<String> = items
         .iter()
@@ -196,7 +198,7 @@ fn check_pods(pods: &Value, report: &mut VerifyReport) -> Result<()> {
         report.push(
             Severity::Error,
             ns,
-            format!("no Reflector pod is Ready: {}; check `kubectl -n reflector-system logs <pod> --previous`", not_ready.join(", ")),
+            format!("no Reflector pod is Ready: {}; check `kubectl -n {namespace} logs <pod> --previous`", not_ready.join(", ")),
         );
     } else if !not_ready.is_empty() {
         report.push(
@@ -573,6 +575,7 @@ mod tests {
 
     fn healthy() -> ClusterSnapshot {
         ClusterSnapshot {
+            options: SourceOptions::default(),
             reflector_deployment: Some(doc(DEPLOY_OK)),
             reflector_pods: doc(PODS_OK),
             source: Some(doc(SOURCE)),
@@ -663,7 +666,7 @@ mod tests {
             ..healthy()
         };
         let report = verify(&snapshot).unwrap();
-        let errors = messages(&report, REFLECTOR_NAMESPACE, Severity::Error);
+        let errors = messages(&report, "reflector-system", Severity::Error);
         assert_eq!(errors.len(), 2, "{report}");
         assert!(errors[0].contains("not available") && errors[0].contains("minimum availability"));
         assert!(errors[1].contains("reflector-6d9c8b7f5d-x2k9p (CrashLoopBackOff)"));
@@ -672,7 +675,7 @@ mod tests {
             ..healthy()
         };
         let report = verify(&missing).unwrap();
-        assert!(messages(&report, REFLECTOR_NAMESPACE, Severity::Error)[0].contains("HelmRelease"));
+        assert!(messages(&report, "reflector-system", Severity::Error)[0].contains("HelmRelease"));
     }
 
     #[test]
@@ -757,7 +760,7 @@ mod tests {
             .unwrap()
             .iter()
             .map(|s| as_existing(&secret_from_json(s).unwrap()))
-            .filter(|s| s.namespace != SOURCE_NAMESPACE)
+            .filter(|s| s.namespace != "flux-system")
             .collect();
         assert!(lag_caught_up("48213", &mirrors));
         assert!(!lag_caught_up("48299", &mirrors));
