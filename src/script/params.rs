@@ -21,6 +21,9 @@ use std::fmt;
 /// The parameter no workflow may take: it would land in shell history and process lists.
 const FORBIDDEN: &str = "password";
 
+/// What `--set format=json` was before `-o json` replaced it in every workflow.
+const RETIRED_FORMAT: &str = "format";
+
 /// The type of a declared parameter, as `--set` values are checked and scripts receive them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamType {
@@ -157,7 +160,9 @@ impl Declaration {
         }
         self.param(key).ok_or_else(|| {
             let mut message = format!("unknown parameter `{key}`");
-            if let Some(near) = self.nearest(key) {
+            if key == RETIRED_FORMAT {
+                message.push_str("; the output format is `-o json` (`--output json`) now");
+            } else if let Some(near) = self.nearest(key) {
                 message.push_str(&format!("; did you mean `{near}`?"));
             }
             let names: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
@@ -354,6 +359,7 @@ mod tests {
         assert!(err(&[("cluster", "a"), ("cluster", "b")]).contains("given twice"));
         assert!(err(&[("cluster", "")]).contains("is empty"));
         assert!(err(&[("dry", "yes")]).contains("expected true or false"));
+        assert!(err(&[("format", "json")]).contains("`-o json`"));
         let password = err(&[("password", "hunter2")]);
         assert!(password.contains("password_file") && !password.contains("hunter2"));
     }
