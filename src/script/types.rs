@@ -311,6 +311,8 @@ impl ScriptVisible for LoginCheck {
             .and_comments(&["/// \"logs-in\", \"not-checked\" (the registry asks for no credential), \"rejected\" or \"unknown\" (unreachable or an unexpected answer)."])
             .with_get("detail", |c: &mut LoginCheck| c.result.to_string())
             .and_comments(&["/// One line: endpoint, auth scheme and outcome (HTTP status or why it could not be reached)."])
+            .with_fn("finding", |c: &mut LoginCheck, file: &str| c.finding(file))
+            .and_comments(&["/// This check as a Finding on `file`: rejected is an error, unanswered a warning, the rest info."])
             .on_print(|c: &mut LoginCheck| c.to_string());
     }
 }

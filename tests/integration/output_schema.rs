@@ -108,6 +108,7 @@ fn consolidation_rotation_and_validation_documents_conform() {
         .set("registry", "ghcr.io")
         .set("username", "robot")
         .set("password_file", "-")
+        .set("verify_login", "false")
         .stdin("schema-test-password-3x9\n")
         .json()
         .succeeds()

@@ -47,10 +47,14 @@ fn password_file(password: &str) -> (tempfile::TempDir, String) {
     (dir, path.to_str().unwrap().to_string())
 }
 
-/// `rotate.rhai` for acme with the given `--set` pairs.
+/// `rotate.rhai` for acme with the given `--set` pairs. The example's registries do not exist, so
+/// the login check of the new credential is off (the live tier, `e2e::registry`, runs it).
 fn rotate(fleet: &Fleet, sets: &[(&str, &str)]) -> support::Cmd {
     sets.iter().fold(
-        fleet.run("rotate.rhai").set("customer", "acme"),
+        fleet
+            .run("rotate.rhai")
+            .set("customer", "acme")
+            .set("verify_login", "false"),
         |cmd, (k, v)| cmd.set(k, v),
     )
 }
@@ -141,6 +145,42 @@ fn an_empty_password_is_refused_and_nothing_changes() {
         .fails(1)
         .stderr_has("empty");
     assert!(fleet.snapshot() == before);
+}
+
+#[test]
+fn a_registry_the_source_lacks_is_refused_unless_added_on_purpose() {
+    let fleet = consolidated(&["prod"]);
+    let before = fleet.snapshot();
+    // A typo of harbor.acme.example: without `add` nothing is written and the old credential stays.
+    let typo = [
+        ("cluster", "prod"),
+        ("registry", "harbor.acme.exmaple"),
+        ("username", "robot"),
+        ("password_file", "-"),
+    ];
+    rotate(&fleet, &typo)
+        .stdin(&format!("{NEW_PASSWORD}\n"))
+        .fails(1)
+        .stderr_has("has no registry harbor.acme.exmaple (it has ghcr.io, harbor.acme.example)")
+        .stderr_has("--set add=true")
+        .leaks_none(&needles());
+    assert!(fleet.snapshot() == before);
+    let added = rotate(&fleet, &[typo.as_slice(), &[("add", "true")]].concat())
+        .stdin(&format!("{NEW_PASSWORD}\n"))
+        .succeeds()
+        .stdout_has("acme/prod: added harbor.acme.exmaple")
+        .leaks_none(&needles());
+    assert_eq!(printed(&added, "old:"), "(absent)");
+    fleet.assert_no_plaintext(&needles());
+}
+
+#[test]
+fn a_skipped_login_check_is_said() {
+    let fleet = consolidated(&["prod"]);
+    rotate(&fleet, &PROD_HARBOR_FROM_STDIN)
+        .stdin(&format!("{NEW_PASSWORD}\n"))
+        .succeeds()
+        .stderr_has("login check of the new harbor.acme.example credential skipped (--set verify_login=false)");
 }
 
 #[test]

@@ -327,6 +327,7 @@ fn concurrent_rotations_of_different_registries_both_land() {
             .set("registry", registry)
             .set("username", user)
             .set("password_file", "-")
+            .set("verify_login", "false")
             .stdin(&format!("{password}\n"))
     };
     let (mut both, mut refused) = (0, 0);

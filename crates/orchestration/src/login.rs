@@ -6,6 +6,7 @@
 //! the answers into a verdict a workflow can act on. It never returns or prints a password: the
 //! only place one is read is the call that hands it to the adapter.
 
+use crate::validate::{Finding, Severity};
 use ocitool_adapters::registry::{self, LoginOptions, LoginResult, LoginStatus};
 use ocitool_core::creds::Credentials;
 use rayon::prelude::*;
@@ -51,6 +52,27 @@ impl LoginCheck {
             LoginStatus::NotRequired => Verdict::NotChecked,
             LoginStatus::Rejected { .. } => Verdict::Rejected,
             _ => Verdict::Unknown,
+        }
+    }
+}
+
+impl LoginCheck {
+    /// This check as a validation finding on `file` (the source it came from): a rejected
+    /// credential is an error (Flux would fail to pull), an unanswered check a warning.
+    pub fn finding(&self, file: &str) -> Finding {
+        let (severity, advice) = match self.verdict() {
+            Verdict::LogsIn => (Severity::Info, ""),
+            Verdict::NotChecked => (Severity::Info, ""),
+            Verdict::Rejected => (
+                Severity::Error,
+                "; the credential is expired, revoked or wrong: rotate it (ocitool run rotate)",
+            ),
+            Verdict::Unknown => (Severity::Warning, "; could not be checked from here"),
+        };
+        Finding {
+            severity,
+            file: file.to_string(),
+            message: format!("login: {self}{advice}"),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! server) is not exercised here; the Bearer handshake is covered by the adapter's own tests.
 
 use super::{LiveDir, started};
-use crate::support::{Fleet, Output};
+use crate::support::{Cmd, Fleet, Output};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -400,6 +400,31 @@ fn consolidated_and_rotated_sources_pull_with_crane_and_helm() {
         String::from_utf8_lossy(&refused.stderr)
     );
 
+    // validate --set online=true logs in to both registries of the source.
+    let online = validate_online(&fleet, &first).output();
+    assert_eq!(
+        online.stdout.matches(": logged in (basic)").count(),
+        2,
+        "{}",
+        online.stdout
+    );
+    // A new credential the registry rejects is refused before anything is written.
+    let before = fleet.snapshot();
+    let refused = fleet
+        .run("rotate.rhai")
+        .set("customer", "live")
+        .set("cluster", "e2e")
+        .set("registry", &first.host())
+        .set("username", ROTATED_USER)
+        .set("password_file", "-")
+        .set("ca_file", first.ca_cert.to_str().unwrap())
+        .stdin(WRONG_PASSWORD)
+        .fails(1)
+        .stderr_has("the new credential does not log in")
+        .stderr_has("HTTP 401")
+        .leaks_none(&[WRONG_PASSWORD.to_string()]);
+    assert_eq!(fleet.snapshot(), before, "{}", refused.stderr);
+
     let rotated = rotate(&fleet, &first);
     assert!(
         rotated
@@ -417,11 +442,42 @@ fn consolidated_and_rotated_sources_pull_with_crane_and_helm() {
         docker_config: docker_config(&live, "rotated", &after),
     };
     clients.pull_everything(&first, &second, "rotated");
+
+    // A revoked credential (here: set to a wrong password without the login check) is an error of
+    // validate --set online=true, before Flux would fail to pull with it.
+    fleet
+        .run("rotate.rhai")
+        .set("customer", "live")
+        .set("cluster", "e2e")
+        .set("registry", &second.host())
+        .set("username", TOOLS_USER)
+        .set("password_file", "-")
+        .set("verify_login", "false")
+        .stdin(WRONG_PASSWORD)
+        .succeeds()
+        .stderr_has("login check of the new");
+    validate_online(&fleet, &first)
+        .fails(1)
+        .stdout_has(&format!(
+            "{}: credential rejected (basic, HTTP 401)",
+            second.host()
+        ))
+        .stdout_has(": logged in (basic)");
     fleet.assert_no_plaintext(&secrets);
 }
 
-/// `rotate.rhai` moves the first registry to the rotated account, password on stdin. (rotate
-/// declares no `ca_file`: it does not check logins, and an undeclared `--set` is refused.)
+/// `validate.rhai --set online=true` for the e2e cluster, trusting the harness CA.
+fn validate_online(fleet: &Fleet, registry: &Registry) -> Cmd {
+    fleet
+        .run("validate.rhai")
+        .set("customer", "live")
+        .set("cluster", "e2e")
+        .set("online", "true")
+        .set("ca_file", registry.ca_cert.to_str().unwrap())
+}
+
+/// `rotate.rhai` moves the first registry to the rotated account, password on stdin; rotate first
+/// logs in to the registry with the new credential (trusting the harness CA).
 #[track_caller]
 fn rotate(fleet: &Fleet, registry: &Registry) -> Output {
     fleet
@@ -431,6 +487,7 @@ fn rotate(fleet: &Fleet, registry: &Registry) -> Output {
         .set("registry", &registry.host())
         .set("username", ROTATED_USER)
         .set("password_file", "-")
+        .set("ca_file", registry.ca_cert.to_str().unwrap())
         .stdin(ROTATED_PASSWORD)
         .succeeds()
         .leaks_none(&all_passwords())
