@@ -540,16 +540,7 @@ fn output_json_is_one_document_on_stdout_even_in_a_dry_run() {
 
 #[test]
 fn output_json_reports_a_failed_cluster_and_exits_1() {
-    let fleet = Fleet::example();
-    fleet.write(
-        "acme/applications/overlays/dev/services/kyverno/helmrelease.yaml",
-        "a: [\n",
-    );
-    let out = fleet
-        .run("consolidate.rhai")
-        .set("customer", "acme")
-        .json()
-        .fails(1);
+    let (fleet, out) = support::consolidation_with_a_failed_cluster();
     let doc = json_of(&out.stdout);
     assert_eq!(doc["failures"].as_array().unwrap().len(), 1);
     let dev = &doc["clusters"][0];

@@ -202,26 +202,14 @@ fn a_coloured_diff_marks_added_and_removed_lines() {
 
 // ---- kubectl conventions and paths relative to the working directory ----
 
-const UNREACHABLE_KUBECONFIG: &str = "apiVersion: v1
-kind: Config
-clusters:
-  - name: nowhere
-    cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}
-users:
-  - name: nobody
-    user: {token: not-a-token}
-contexts:
-  - name: far-away
-    context: {cluster: nowhere, user: nobody}
-  - name: other
-    context: {cluster: nowhere, user: nobody}
-current-context: other
-";
-
 #[test]
 fn context_and_kubeconfig_reach_kubectl_and_verify_cluster_needs_no_repo() {
     let dir = elsewhere();
-    std::fs::write(dir.path().join("kc"), UNREACHABLE_KUBECONFIG).unwrap();
+    std::fs::write(
+        dir.path().join("kc"),
+        crate::support::unreachable_kubeconfig(&["other", "far-away"]),
+    )
+    .unwrap();
     let kubeconfig = dir.path().join("kc");
     let out = Cmd::new(dir.path())
         .env("KUBECONFIG", "/nonexistent")

@@ -139,7 +139,11 @@ impl DocsWorkdir {
         ] {
             std::fs::copy(fixtures.join(fixture), at("snapshot").join(name)).unwrap();
         }
-        std::fs::write(at("kubeconfig"), UNREACHABLE_KUBECONFIG).unwrap();
+        std::fs::write(
+            at("kubeconfig"),
+            support::unreachable_kubeconfig(&["acme-prod", "acme-dev"]),
+        )
+        .unwrap();
         DocsWorkdir { dir, fleet }
     }
 
@@ -171,23 +175,6 @@ impl DocsWorkdir {
             .output()
     }
 }
-
-/// Contexts `acme-prod` and `acme-dev` on 127.0.0.1:9 (discard; nothing answers there).
-const UNREACHABLE_KUBECONFIG: &str = "apiVersion: v1
-kind: Config
-clusters:
-  - name: nowhere
-    cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}
-users:
-  - name: nobody
-    user: {token: not-a-token}
-contexts:
-  - name: acme-prod
-    context: {cluster: nowhere, user: nobody}
-  - name: acme-dev
-    context: {cluster: nowhere, user: nobody}
-current-context: acme-prod
-";
 
 /// Run every documented command of `doc` in order; returns each command with what it printed.
 fn run_doc(doc: &str) -> Vec<(String, support::Output)> {

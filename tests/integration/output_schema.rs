@@ -122,16 +122,7 @@ fn consolidation_rotation_and_validation_documents_conform() {
 
 #[test]
 fn failed_clusters_and_failed_runs_conform() {
-    let fleet = Fleet::example();
-    fleet.write(
-        "acme/applications/overlays/dev/services/kyverno/helmrelease.yaml",
-        "a: [\n",
-    );
-    let out = fleet
-        .run("consolidate.rhai")
-        .set("customer", "acme")
-        .json()
-        .fails(1);
+    let (fleet, out) = support::consolidation_with_a_failed_cluster();
     let doc = conforming(&out, "Consolidation");
     assert_eq!(
         (

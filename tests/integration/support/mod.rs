@@ -31,6 +31,39 @@ pub struct Fleet {
     _base: Option<tempfile::TempDir>,
 }
 
+/// A kubeconfig whose `contexts` all point at 127.0.0.1:9 (discard; nothing answers there), the
+/// first of them current: kubectl finds no cluster, and ocitool must say so.
+pub fn unreachable_kubeconfig(contexts: &[&str]) -> String {
+    let mut text = "apiVersion: v1\nkind: Config\nclusters:\n  - name: nowhere\n    \
+                    cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}\n\
+                    users:\n  - name: nobody\n    user: {token: not-a-token}\ncontexts:\n"
+        .to_string();
+    for context in contexts {
+        text.push_str(&format!(
+            "  - name: {context}\n    context: {{cluster: nowhere, user: nobody}}\n"
+        ));
+    }
+    text.push_str(&format!("current-context: {}\n", contexts[0]));
+    text
+}
+
+/// The example fleet with one dev file broken, consolidated fleet-wide with `-o json`: prod is
+/// consolidated, dev fails (exit 1).
+#[track_caller]
+pub fn consolidation_with_a_failed_cluster() -> (Fleet, Output) {
+    let fleet = Fleet::example();
+    fleet.write(
+        "acme/applications/overlays/dev/services/kyverno/helmrelease.yaml",
+        "a: [\n",
+    );
+    let out = fleet
+        .run("consolidate.rhai")
+        .set("customer", "acme")
+        .json()
+        .fails(1);
+    (fleet, out)
+}
+
 impl Fleet {
     /// A copy of `examples/fleet`.
     pub fn example() -> Fleet {
