@@ -91,6 +91,10 @@ enum Command {
         /// With --dry-run: exit 1 when changes are pending (0 when the repository already matches).
         #[arg(long, requires = "dry_run")]
         exit_code: bool,
+        /// With --dry-run: how an encrypted Secret's change is shown. `credentials` (the default):
+        /// registry, username and fingerprint, old → new; `raw`: the file diff (values masked).
+        #[arg(long, value_enum, default_value_t = DiffMode::Credentials, requires = "dry_run")]
+        diff: DiffMode,
         /// Print help (with the script's parameters when a script is given).
         #[arg(short, long)]
         help: bool,
@@ -153,6 +157,7 @@ fn dispatch(cli: Cli) -> i32 {
             all_customers,
             dry_run,
             exit_code,
+            diff,
             help,
         } => {
             let Some(script) = script else {
@@ -171,6 +176,7 @@ fn dispatch(cli: Cli) -> i32 {
                 all_customers,
                 dry_run,
                 exit_code,
+                raw_diff: diff == DiffMode::Raw,
                 json: cli.output == Output::Json,
                 kube,
             };
@@ -289,8 +295,16 @@ struct RunRequest {
     all_customers: bool,
     dry_run: bool,
     exit_code: bool,
+    raw_diff: bool,
     json: bool,
     kube: Kubectl,
+}
+
+/// How `--dry-run` shows an encrypted Secret's change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DiffMode {
+    Credentials,
+    Raw,
 }
 
 impl RunRequest {
@@ -411,7 +425,7 @@ impl Report<'_> {
 
     /// `--dry-run` with pending changes: the diff (stderr under `-o json`) and what would happen.
     fn preview(&self, changes: &[Change], status: i32) -> i32 {
-        let diff = match self.ws.diff() {
+        let diff = match self.ws.diff(self.request.raw_diff) {
             Ok(diff) => term::paint_diff(&diff),
             Err(err) => return self.failed(&format!("{err:#}")),
         };

@@ -150,22 +150,37 @@ fn dry_run_shows_a_redacted_diff_and_writes_nothing() {
             "consolidate/dry-run-acme-prod.txt",
             &Mask::default().path(fleet.path(), "<fleet>"),
         );
+    // Encrypted Secrets show what changes in their credentials, never ciphertext.
+    for expected in [
+        format!(
+            "diff --ocitool a/{PROD}/flux-system/oci-creds.yaml b/{PROD}/flux-system/oci-creds.yaml (create)\n  ghcr.io: added, acme-bot v2:0316afaa0a35\n  harbor.acme.example: added, robot$acme+flux-prod v2:40e3f3ea34a1\n"
+        ),
+        format!(
+            "diff --ocitool a/{PROD}/services/keycloak/oci-creds.yaml b/{PROD}/services/keycloak/oci-creds.yaml (delete)\n  "
+        ),
+    ] {
+        assert!(out.stdout.contains(&expected), "{expected}\n{}", out.stdout);
+    }
+    assert!(!out.stdout.contains("ENC["), "{}", out.stdout);
+    // --diff raw: the files themselves, Secret values masked.
+    let raw = consolidate(&fleet)
+        .dry_run()
+        .args(&["--diff", "raw"])
+        .succeeds()
+        .leaks_none(&secret_needles());
     assert!(
-        out.stdout
-            .contains(&format!("+++ b/{PROD}/flux-system/oci-creds.yaml")),
+        raw.stdout
+            .contains(&format!("+++ b/{PROD}/flux-system/oci-creds.yaml"))
+            && raw
+                .stdout
+                .contains(&format!("--- a/{PROD}/services/keycloak/oci-creds.yaml")),
         "{}",
-        out.stdout
+        raw.stdout
     );
     assert!(
-        out.stdout
-            .contains(&format!("--- a/{PROD}/services/keycloak/oci-creds.yaml")),
+        raw.stdout.contains("ENC[…]") || raw.stdout.contains("<redacted>"),
         "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("ENC[…]") || out.stdout.contains("<redacted>"),
-        "{}",
-        out.stdout
+        raw.stdout
     );
     assert!(
         out.stderr.contains(

@@ -101,7 +101,9 @@ fn prepare_edits_both_files_and_the_overlay_rule_encrypts_the_source() {
         r"+  - path_regex: '^flux-system/oci-creds\.yaml$'".to_string(),
         format!("+++ b/{PROD}/flux-system/kustomization.yaml"),
         "+        path: /spec/decryption".to_string(),
-        format!("+++ b/{SOURCE}"),
+        format!(
+            "diff --ocitool a/{SOURCE} b/{SOURCE} (create)\n  registry.opencenter.example: added, "
+        ),
     ] {
         assert!(
             dry.stdout.contains(&needle),

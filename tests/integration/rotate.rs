@@ -175,6 +175,31 @@ fn a_registry_the_source_lacks_is_refused_unless_added_on_purpose() {
 }
 
 #[test]
+fn a_dry_run_shows_what_changes_in_the_credentials_not_ciphertext() {
+    let fleet = consolidated(&["prod"]);
+    let preview = rotate(&fleet, &PROD_HARBOR_FROM_STDIN)
+        .stdin(&format!("{NEW_PASSWORD}\n"))
+        .dry_run()
+        .succeeds()
+        .leaks_none(&needles());
+    let line = format!("  {HARBOR}: {PROD_USER} v2:40e3f3ea34a1 → {PROD_USER} v2:");
+    assert!(preview.stdout.contains(&line), "{}", preview.stdout);
+    assert!(!preview.stdout.contains("ENC["), "{}", preview.stdout);
+    // --diff raw: the file diff itself (sops metadata and all, Secret values masked).
+    let raw = rotate(&fleet, &PROD_HARBOR_FROM_STDIN)
+        .stdin(&format!("{NEW_PASSWORD}\n"))
+        .dry_run()
+        .args(&["--diff", "raw"])
+        .succeeds()
+        .leaks_none(&needles());
+    assert!(
+        raw.stdout.contains("-----BEGIN AGE ENCRYPTED FILE-----") && !raw.stdout.contains(&line),
+        "{}",
+        raw.stdout
+    );
+}
+
+#[test]
 fn a_skipped_login_check_is_said() {
     let fleet = consolidated(&["prod"]);
     rotate(&fleet, &PROD_HARBOR_FROM_STDIN)

@@ -206,6 +206,36 @@ impl Credentials {
     }
 }
 
+/// What changed between two sets of credentials, one line per registry that differs:
+/// `registry: user v2:… → user v2:…` (or added/removed). Fingerprints and usernames only: this is
+/// what a dry run shows for an encrypted Secret instead of its ciphertext.
+pub fn describe_change(before: Option<&Credentials>, after: Option<&Credentials>) -> Vec<String> {
+    let shown = |creds: Option<&Credentials>, registry: &str| {
+        creds
+            .and_then(|c| c.get(registry))
+            .map(|a| format!("{} {}", a.username(), a.fingerprint()))
+    };
+    let mut registries: Vec<String> = before
+        .into_iter()
+        .chain(after)
+        .flat_map(Credentials::registries)
+        .collect();
+    registries.sort();
+    registries.dedup();
+    registries
+        .iter()
+        .filter_map(
+            |registry| match (shown(before, registry), shown(after, registry)) {
+                (Some(old), Some(new)) if old == new => None,
+                (Some(old), Some(new)) => Some(format!("{registry}: {old} → {new}")),
+                (None, Some(new)) => Some(format!("{registry}: added, {new}")),
+                (Some(old), None) => Some(format!("{registry}: removed (was {old})")),
+                (None, None) => None,
+            },
+        )
+        .collect()
+}
+
 const PREFIX: &str = "v2:";
 const LEGACY_PREFIX: &str = "sha256:";
 
@@ -597,6 +627,34 @@ mod tests {
             !format!("{creds} {creds:?}").contains("sha256:"),
             "v1 is never shown"
         );
+    }
+
+    #[test]
+    fn changes_are_described_by_username_and_fingerprint_only() {
+        let old = Credentials::from_basic_auth("a", "ghcr.io", "u", "same-pass").with_registry(
+            "quay.io",
+            "q",
+            &Password("gone-pass-1".into()),
+        );
+        let new = Credentials::from_basic_auth("b", "ghcr.io", "u2", "new-pass-2").with_registry(
+            "harbor.io",
+            "h",
+            &Password("added-pass-3".into()),
+        );
+        let lines = describe_change(Some(&old), Some(&new));
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(
+            lines[0].starts_with("ghcr.io: u v2:17e6d9646209 → u2 v2:"),
+            "{lines:?}"
+        );
+        assert!(lines[1].starts_with("harbor.io: added, h v2:"), "{lines:?}");
+        assert!(
+            lines[2].starts_with("quay.io: removed (was q v2:"),
+            "{lines:?}"
+        );
+        let all = lines.join("\n");
+        assert!(!all.contains("pass"), "{all}");
+        assert!(describe_change(Some(&old), Some(&old)).is_empty());
     }
 
     #[test]

@@ -11,12 +11,13 @@ use crate::repo::{self, CredFile, Overlay};
 use crate::sops_rules;
 use crate::target::Target;
 use anyhow::{Context, Result, bail};
-use ocitool_adapters::changeset::{Change, Changeset, RepoLock};
+use ocitool_adapters::changeset::{self, Change, Changeset, RepoLock};
 use ocitool_adapters::sops::{ConfigScope, Sops};
-use ocitool_core::creds::Credentials;
+use ocitool_core::creds::{self, Credentials};
 use ocitool_core::kustomize;
 use ocitool_core::repo_path::RepoPath;
 use ocitool_core::secret::{self, SourceSpec};
+use ocitool_core::sops_format;
 use std::cell::RefCell;
 use std::fmt;
 use std::path::Path;
@@ -106,9 +107,35 @@ impl Workspace {
         self.changes.changes()
     }
 
-    /// The staged changes as a unified diff, Secret values masked.
-    pub fn diff(&self) -> Result<String> {
-        self.changes.diff()
+    /// The staged changes as a diff. A change to a sops-encrypted Secret is shown as what it
+    /// changes (registry, username, fingerprint: old → new; decrypted in memory only) instead of
+    /// ciphertext, unless `raw`; every other change as a unified diff, Secret values masked.
+    pub fn diff(&self, raw: bool) -> Result<String> {
+        let mut sops: Option<Sops> = None;
+        let mut out = String::new();
+        for change in self.changes.changes()? {
+            let encrypted = [&change.before, &change.after]
+                .iter()
+                .any(|text| text.as_deref().is_some_and(sops_format::is_encrypted));
+            if raw || !encrypted {
+                out.push_str(&changeset::unified_diff(&change));
+                continue;
+            }
+            if sops.is_none() {
+                sops = Some(Sops::locate(self.changes.root())?);
+            }
+            out.push_str(&changeset::diff_header(&change));
+            match credential_change(sops.as_ref().expect("located above"), &change) {
+                Ok(lines) if lines.is_empty() => {
+                    out.push_str("  credentials unchanged (re-encrypted, or metadata only)\n")
+                }
+                Ok(lines) => lines.iter().for_each(|l| out.push_str(&format!("  {l}\n"))),
+                Err(err) => out.push_str(&format!(
+                    "  (credentials not shown: {err:#}; --diff=raw shows the file)\n"
+                )),
+            }
+        }
+        Ok(out)
     }
 
     /// Write every staged change under the repository's `lock` (see [`Changeset::apply`]); the
@@ -310,6 +337,24 @@ impl Workspace {
     pub fn scan(&self, overlay: &Overlay) -> Result<repo::Scan> {
         repo::scan(&self.changes, overlay)
     }
+}
+
+/// What a change to a credentials Secret does to its credentials, one line per registry.
+fn credential_change(sops: &Sops, change: &Change) -> Result<Vec<String>> {
+    let read = |text: &Option<String>| -> Result<Option<Credentials>> {
+        let Some(text) = text else { return Ok(None) };
+        let credentials = if sops_format::is_encrypted(text) {
+            let plaintext = sops.decrypt(&change.path, text)?;
+            secret::read_credentials(&change.path, plaintext.expose(), None)?
+        } else {
+            secret::read_credentials(&change.path, text, None)?
+        };
+        Ok(Some(credentials))
+    };
+    Ok(creds::describe_change(
+        read(&change.before)?.as_ref(),
+        read(&change.after)?.as_ref(),
+    ))
 }
 
 /// sops bound to the `.sops.yaml` that applies to the file being encrypted.

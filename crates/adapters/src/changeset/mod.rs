@@ -346,40 +346,43 @@ impl Changeset {
 
     /// A unified diff of all changes with Secret values masked, for `--dry-run`.
     pub fn diff(&self) -> Result<String> {
-        let mut out = String::new();
-        for change in self.changes()? {
-            let show = |text: &Option<String>| {
-                text.as_deref()
-                    .map(ocitool_core::redact::mask_secret_yaml)
-                    .unwrap_or_default()
-            };
-            let (before, after) = (show(&change.before), show(&change.after));
-            let old_name = if change.before.is_some() {
-                format!("a/{}", change.path)
-            } else {
-                "/dev/null".into()
-            };
-            let new_name = if change.after.is_some() {
-                format!("b/{}", change.path)
-            } else {
-                "/dev/null".into()
-            };
-            let diff = similar::TextDiff::from_lines(&before, &after);
-            out.push_str(&format!(
-                "diff --ocitool a/{0} b/{0} ({1})\n",
-                change.path,
-                change.kind()
-            ));
-            out.push_str(
-                &diff
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(&old_name, &new_name)
-                    .to_string(),
-            );
-        }
-        Ok(out)
+        Ok(self.changes()?.iter().map(unified_diff).collect())
     }
+}
+
+/// One change as a unified diff with Secret values masked.
+pub fn unified_diff(change: &Change) -> String {
+    let show = |text: &Option<String>| {
+        text.as_deref()
+            .map(ocitool_core::redact::mask_secret_yaml)
+            .unwrap_or_default()
+    };
+    let (before, after) = (show(&change.before), show(&change.after));
+    let side = |present: bool, prefix: &str| {
+        if present {
+            format!("{prefix}/{}", change.path)
+        } else {
+            "/dev/null".into()
+        }
+    };
+    let diff = similar::TextDiff::from_lines(&before, &after);
+    format!(
+        "{}{}",
+        diff_header(change),
+        diff.unified_diff().context_radius(3).header(
+            &side(change.before.is_some(), "a"),
+            &side(change.after.is_some(), "b")
+        )
+    )
+}
+
+/// The first line of one change in a diff: `diff --ocitool a/PATH b/PATH (kind)`.
+pub fn diff_header(change: &Change) -> String {
+    format!(
+        "diff --ocitool a/{0} b/{0} ({1})\n",
+        change.path,
+        change.kind()
+    )
 }
 
 /// Refuse `op` on anything inside a `.git` directory at any depth (the repository's own, a
