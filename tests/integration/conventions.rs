@@ -244,21 +244,7 @@ fn context_and_kubeconfig_reach_kubectl_and_verify_cluster_needs_no_repo() {
         .fails(1)
         .stderr_has("--context other");
     // Offline, no repository and no kubeconfig are needed at all.
-    let snapshot = Path::new(REPO).join("tests/data/kubectl");
-    let offline = dir.path().join("snapshot");
-    std::fs::create_dir(&offline).unwrap();
-    for (from, to) in [
-        (
-            "reflector-deployment-healthy.json",
-            "reflector-deployment.json",
-        ),
-        ("reflector-pods-healthy.json", "reflector-pods.json"),
-        ("source-secret.json", "source-secret.json"),
-        ("secrets-healthy.json", "secrets.json"),
-        ("namespaces-healthy.json", "namespaces.json"),
-    ] {
-        std::fs::copy(snapshot.join(from), offline.join(to)).unwrap();
-    }
+    crate::support::kubectl_snapshot(&dir.path().join("snapshot"), "healthy");
     Cmd::new(dir.path())
         .args(&["run", "verify-cluster"])
         .set("snapshot_dir", "snapshot")

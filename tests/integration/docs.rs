@@ -125,20 +125,7 @@ impl DocsWorkdir {
             std::os::unix::fs::symlink(Path::new(REPO).join(linked), at(linked)).unwrap();
         }
         std::fs::create_dir(at("base")).unwrap();
-        std::fs::create_dir(at("snapshot")).unwrap();
-        let fixtures = support::data_dir().join("kubectl");
-        for (fixture, name) in [
-            (
-                "reflector-deployment-healthy.json",
-                "reflector-deployment.json",
-            ),
-            ("reflector-pods-healthy.json", "reflector-pods.json"),
-            ("source-secret.json", "source-secret.json"),
-            ("secrets-healthy.json", "secrets.json"),
-            ("namespaces-healthy.json", "namespaces.json"),
-        ] {
-            std::fs::copy(fixtures.join(fixture), at("snapshot").join(name)).unwrap();
-        }
+        support::kubectl_snapshot(&at("snapshot"), "healthy");
         std::fs::write(
             at("kubeconfig"),
             support::unreachable_kubeconfig(&["acme-prod", "acme-dev"]),

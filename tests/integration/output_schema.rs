@@ -171,20 +171,8 @@ fn deployment_and_verification_documents_conform() {
         (Some(false), Some("blocked"))
     );
 
-    let fixtures = Path::new(ROOT).join("tests/data/kubectl");
     let dir = tempfile::tempdir().unwrap();
-    for (from, to) in [
-        (
-            "reflector-deployment-healthy.json",
-            "reflector-deployment.json",
-        ),
-        ("reflector-pods-healthy.json", "reflector-pods.json"),
-        ("source-secret.json", "source-secret.json"),
-        ("secrets-broken.json", "secrets.json"),
-        ("namespaces-broken.json", "namespaces.json"),
-    ] {
-        std::fs::copy(fixtures.join(from), dir.path().join(to)).unwrap();
-    }
+    support::kubectl_snapshot(dir.path(), "broken");
     let verify = fleet
         .run("verify-cluster.rhai")
         .set("snapshot_dir", dir.path().to_str().unwrap())

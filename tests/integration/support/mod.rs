@@ -31,6 +31,29 @@ pub struct Fleet {
     _base: Option<tempfile::TempDir>,
 }
 
+/// Fill `into` (created if missing) with a saved verify-cluster snapshot from the kubectl
+/// fixtures: Reflector healthy, the source present, and the `mirrors` ("healthy" or "broken")
+/// state of the mirror Secrets and namespaces.
+pub fn kubectl_snapshot(into: &Path, mirrors: &str) {
+    std::fs::create_dir_all(into).unwrap();
+    let fixtures = data_dir().join("kubectl");
+    for (from, to) in [
+        (
+            "reflector-deployment-healthy.json".to_string(),
+            "reflector-deployment.json",
+        ),
+        (
+            "reflector-pods-healthy.json".to_string(),
+            "reflector-pods.json",
+        ),
+        ("source-secret.json".to_string(), "source-secret.json"),
+        (format!("secrets-{mirrors}.json"), "secrets.json"),
+        (format!("namespaces-{mirrors}.json"), "namespaces.json"),
+    ] {
+        std::fs::copy(fixtures.join(&from), into.join(to)).unwrap();
+    }
+}
+
 /// A kubeconfig whose `contexts` all point at 127.0.0.1:9 (discard; nothing answers there), the
 /// first of them current: kubectl finds no cluster, and ocitool must say so.
 pub fn unreachable_kubeconfig(contexts: &[&str]) -> String {
