@@ -3,7 +3,7 @@
 //! A [`Changeset`] is a log of writes and deletes over a repository root. Reads go through it, so a
 //! script sees its own staged content, and each file's content at its first read is remembered
 //! (as a sha256) so that nothing is written over a file that changed after the run planned from
-//! it. It renders a redacted unified diff for `--dry-run`. Writing belongs to the submodules:
+//! it. [`unified_diff`] renders one change, values masked, for `--dry-run`. Writing belongs to the submodules:
 //! [`lock`] (one run at a time per repository), [`apply`] (order, atomic replacement, undo) and
 //! [`journal`] (a crash never leaves a half-applied change set). Paths are [`RepoPath`]s (normalised, never above the
 //! root); this module adds what only the filesystem can tell: no symlink leading out of the root,
@@ -343,14 +343,10 @@ impl Changeset {
         }
         Ok(changes)
     }
-
-    /// A unified diff of all changes with Secret values masked, for `--dry-run`.
-    pub fn diff(&self) -> Result<String> {
-        Ok(self.changes()?.iter().map(unified_diff).collect())
-    }
 }
 
-/// One change as a unified diff with Secret values masked.
+/// One change as a unified diff with Secret values masked (what `--dry-run` shows for files that
+/// are not encrypted Secrets, and for every file with `--diff raw`).
 pub fn unified_diff(change: &Change) -> String {
     let show = |text: &Option<String>| {
         text.as_deref()
@@ -559,7 +555,7 @@ mod tests {
         let (_dir, mut cs) = repo();
         cs.delete(&p("svc/oci-creds.yaml")).unwrap();
         cs.write(&p("a.yaml"), "a: 2\n").unwrap();
-        let diff = cs.diff().unwrap();
+        let diff: String = cs.changes().unwrap().iter().map(unified_diff).collect();
         assert!(!diff.contains("pw-in-diff-1"), "{diff}");
         assert!(diff.contains("-  password: <redacted>"), "{diff}");
         assert!(diff.contains("+a: 2"), "{diff}");
