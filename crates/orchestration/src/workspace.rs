@@ -111,7 +111,8 @@ impl Workspace {
     /// changes (registry, username, fingerprint: old → new; decrypted in memory only) instead of
     /// ciphertext, unless `raw`; every other change as a unified diff, Secret values masked.
     pub fn diff(&self, raw: bool) -> Result<String> {
-        let mut sops: Option<Sops> = None;
+        // The run's own sops when it already decrypted something (it usually has), else found now.
+        let mut sops: Option<Sops> = self.sops.clone();
         let mut out = String::new();
         for change in self.changes.changes()? {
             let encrypted = [&change.before, &change.after]
