@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod token;
+pub use token::TokenServer;
+
 /// A pinned live-tier binary, or an error saying how to install the tier.
 pub fn tool(name: &str) -> Result<PathBuf> {
     let dir = std::env::var_os("OCITOOL_TOOLS_DIR")
@@ -151,13 +154,17 @@ impl Pki {
     }
 }
 
-/// A CNCF distribution registry over TLS with htpasswd (bcrypt) basic auth.
+/// A CNCF distribution registry over TLS, with htpasswd (bcrypt) basic auth or distribution
+/// token auth.
 pub struct Registry {
     pub server: Server,
     pub port: u16,
     pub username: String,
     pub password: String,
     pub ca_cert: PathBuf,
+    /// The token server of a registry started by [`Registry::start_with_token`]; it stops after
+    /// the registry (field order is drop order).
+    pub token: Option<TokenServer>,
 }
 
 impl Registry {
@@ -166,18 +173,27 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// What runs where, for the "what was started" line of `make e2e`.
+    pub fn describe(&self) -> String {
+        let auth = match &self.token {
+            Some(token) => format!("token auth, realm {}", token.realm()),
+            None => "basic auth".to_string(),
+        };
+        format!(
+            "registry on {} (pid {}, {auth})",
+            self.host(),
+            self.server.pid()
+        )
+    }
+
     pub fn start(dir: &Path, pki: &Pki, username: &str, password: &str) -> Result<Registry> {
         Self::start_with_users(dir, pki, &[(username, password)])
     }
 
-    /// A registry that accepts each `(username, password)` of `users` (e.g. the credential before
-    /// and after a rotation); `username`/`password` are the first. `dir` is this registry's own:
-    /// its htpasswd, config, storage and log live there.
+    /// A registry with basic auth that accepts each `(username, password)` of `users` (e.g. the
+    /// credential before and after a rotation); `username`/`password` are the first. `dir` is
+    /// this registry's own: its htpasswd, config, storage and log live there.
     pub fn start_with_users(dir: &Path, pki: &Pki, users: &[(&str, &str)]) -> Result<Registry> {
-        let &[(username, password), ..] = users else {
-            bail!("a registry needs at least one user");
-        };
-        let port = free_port()?;
         let mut htpasswd = String::new();
         for (user, pass) in users {
             // Cost 4, bcrypt's minimum: the registry checks it on every request.
@@ -187,17 +203,53 @@ impl Registry {
                 bcrypt::hash(pass, 4).context("bcrypt")?
             )?;
         }
-        std::fs::write(dir.join("htpasswd"), htpasswd)?;
+        let path = dir.join("htpasswd");
+        std::fs::write(&path, htpasswd)?;
+        let auth = format!(
+            "  htpasswd: {{realm: ocitool-live, path: \"{}\"}}\n",
+            path.display()
+        );
+        Self::launch(dir, pki, users, &auth, None)
+    }
+
+    /// A registry with distribution token auth: its challenge is `Bearer realm=…,service=…`, and
+    /// a [`TokenServer`] started with it issues tokens to `users` (401 for anyone else). The
+    /// `auth.token` options are those of distribution's configuration reference (realm,
+    /// service, issuer, rootcertbundle).
+    pub fn start_with_token(dir: &Path, pki: &Pki, users: &[(&str, &str)]) -> Result<Registry> {
+        let token = TokenServer::start(dir, pki, users)?;
+        let auth = format!(
+            "  token:\n    realm: \"{}\"\n    service: \"{}\"\n    issuer: \"{}\"\n    rootcertbundle: \"{}\"\n",
+            token.realm(),
+            token.service,
+            token.issuer,
+            token.root_cert_bundle.display()
+        );
+        Self::launch(dir, pki, users, &auth, Some(token))
+    }
+
+    /// Write the config with `auth` (the lines under `auth:`), start the registry on a free port
+    /// and wait until it listens.
+    fn launch(
+        dir: &Path,
+        pki: &Pki,
+        users: &[(&str, &str)],
+        auth: &str,
+        token: Option<TokenServer>,
+    ) -> Result<Registry> {
+        let &[(username, password), ..] = users else {
+            bail!("a registry needs at least one user");
+        };
+        let port = free_port()?;
         let storage = dir.join("registry-data");
         std::fs::create_dir_all(&storage)?;
         let config = format!(
             "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: \"{}\"}}\n\
              http:\n  addr: \"127.0.0.1:{port}\"\n  secret: \"ocitool-live-{port}\"\n  \
-             tls: {{certificate: \"{}\", key: \"{}\"}}\nauth:\n  htpasswd: {{realm: ocitool-live, path: \"{}\"}}\n",
+             tls: {{certificate: \"{}\", key: \"{}\"}}\nauth:\n{auth}",
             storage.display(),
             pki.serving_cert.display(),
             pki.serving_key.display(),
-            dir.join("htpasswd").display()
         );
         let config_path = dir.join("registry.yml");
         std::fs::write(&config_path, config)?;
@@ -219,6 +271,7 @@ impl Registry {
             username: username.to_string(),
             password: password.to_string(),
             ca_cert: pki.ca_cert.clone(),
+            token,
         })
     }
 }

@@ -2,8 +2,12 @@
 //! decrypted and written as-is to `$DOCKER_CONFIG/config.json`, is what real clients (crane, helm)
 //! pull with — before and after a rotation, for a source that merges two registries.
 //!
-//! Basic auth (htpasswd) only: distribution's token auth (`auth.token` with an RS256 token
-//! server) is not exercised here; the Bearer handshake is covered by the adapter's own tests.
+//! Each scenario runs twice: against registries with htpasswd basic auth, and with the first
+//! registry on distribution token auth (`auth.token`, with devkit's [`TokenServer`] as the realm),
+//! so the login check's Bearer flow and the clients' token requests meet a real registry that
+//! verifies the tokens; the token variant's source merges a token registry and a basic one.
+//!
+//! [`TokenServer`]: ocitool_devkit::live::TokenServer
 
 use super::{LiveDir, started};
 use crate::support::{Cmd, Fleet, Output};
@@ -16,7 +20,7 @@ use ocitool_devkit::fleetgen::{
     ClusterSpec, FleetSpec, NamespaceVia, Registry as Account, ResourceSpelling, SecretForm,
     ServiceSpec,
 };
-use ocitool_devkit::live::{Registry, free_port, tool};
+use ocitool_devkit::live::{Pki, Registry, free_port, tool};
 use ocitool_orchestration::login::{self, Verdict};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -46,16 +50,73 @@ fn options(ca: Option<&Path>) -> LoginOptions {
     }
 }
 
+/// How the test registry under scrutiny authenticates.
+#[derive(Clone, Copy, Debug)]
+enum Auth {
+    /// htpasswd: `WWW-Authenticate: Basic`.
+    Basic,
+    /// distribution token auth: `WWW-Authenticate: Bearer realm=…`, tokens from the harness's
+    /// token server.
+    Token,
+}
+
+impl Auth {
+    #[track_caller]
+    fn start(self, dir: &Path, pki: &Pki, users: &[(&str, &str)]) -> Registry {
+        let registry = match self {
+            Auth::Basic => Registry::start_with_users(dir, pki, users),
+            Auth::Token => Registry::start_with_token(dir, pki, users),
+        }
+        .unwrap();
+        started(&registry.describe());
+        registry
+    }
+
+    /// The scheme ocitool's login check must report.
+    fn scheme(self) -> AuthScheme {
+        match self {
+            Auth::Basic => AuthScheme::Basic,
+            Auth::Token => AuthScheme::Bearer,
+        }
+    }
+}
+
+/// How ocitool's output names the scheme a registry was started with.
+fn shown_scheme(registry: &Registry) -> &'static str {
+    if registry.token.is_some() {
+        "bearer token"
+    } else {
+        "basic"
+    }
+}
+
+/// The token server's log lines for `account` answered with `status` (none for a basic-auth
+/// registry): proof that a client went through the Bearer flow.
+fn token_requests(registry: &Registry, account: &str, status: u16) -> Vec<String> {
+    let suffix = format!("account={account:?} -> {status}");
+    registry
+        .token
+        .iter()
+        .flat_map(|t| t.log())
+        .filter(|line| line.ends_with(&suffix))
+        .collect()
+}
+
 #[test]
 #[ignore = "live tier: make e2e"]
 fn login_check_accepts_rejects_and_finds_nothing_listening() {
+    login_check(Auth::Basic);
+}
+
+#[test]
+#[ignore = "live tier: make e2e"]
+fn token_auth_login_check_accepts_and_rejects_through_the_bearer_flow() {
+    login_check(Auth::Token);
+}
+
+fn login_check(auth: Auth) {
     let live = LiveDir::new();
-    let registry = Registry::start(live.path(), &live.pki, USER, PASSWORD).unwrap();
-    started(&format!(
-        "registry on {} (pid {})",
-        registry.host(),
-        registry.server.pid()
-    ));
+    let registry = auth.start(live.path(), &live.pki, &[(USER, PASSWORD)]);
     let closed = format!("127.0.0.1:{}", free_port().unwrap());
     let mut good = Credentials::new("e2e");
     good.set(&registry.host(), RegistryAuth::new(USER, PASSWORD));
@@ -73,7 +134,7 @@ fn login_check_accepts_rejects_and_finds_nothing_listening() {
             &accepted.result.status,
             accepted.result.scheme
         ),
-        (Verdict::LogsIn, &LoginStatus::LoggedIn, AuthScheme::Basic),
+        (Verdict::LogsIn, &LoginStatus::LoggedIn, auth.scheme()),
         "{accepted}"
     );
     let nothing = of(&closed);
@@ -90,10 +151,23 @@ fn login_check_accepts_rejects_and_finds_nothing_listening() {
 
     let rejected = login::check(&wrong, None, &with_ca).remove(0);
     assert_eq!(
-        (rejected.verdict(), &rejected.result.status),
-        (Verdict::Rejected, &LoginStatus::Rejected { status: 401 }),
+        (
+            rejected.verdict(),
+            &rejected.result.status,
+            rejected.result.scheme
+        ),
+        (
+            Verdict::Rejected,
+            &LoginStatus::Rejected { status: 401 },
+            auth.scheme()
+        ),
         "{rejected}"
     );
+    if let Auth::Token = auth {
+        // Both answers came from the token server: one token issued, one refusal.
+        assert_eq!(token_requests(&registry, USER, 200).len(), 1);
+        assert_eq!(token_requests(&registry, "", 401).len(), 1);
+    }
     // The harness CA is what makes the registry trusted: without it, TLS fails.
     let untrusted = login::check(&good, Some(&registry.host()), &options(None)).remove(0);
     assert!(
@@ -330,28 +404,31 @@ fn push_fixtures(live: &LiveDir, first: &Registry, second: &Registry) {
 #[test]
 #[ignore = "live tier: make e2e"]
 fn consolidated_and_rotated_sources_pull_with_crane_and_helm() {
+    sources_pull_with_crane_and_helm(Auth::Basic);
+}
+
+/// The first registry on token auth, the second on basic auth: one source merges both.
+#[test]
+#[ignore = "live tier: make e2e"]
+fn token_auth_sources_pull_with_crane_and_helm() {
+    sources_pull_with_crane_and_helm(Auth::Token);
+}
+
+/// Consolidate and rotate a fleet whose first registry authenticates by `auth` (the second
+/// always by basic auth), and pull with the source's dockerconfigjson as-is after each.
+fn sources_pull_with_crane_and_helm(auth: Auth) {
     let live = LiveDir::new();
     // The first registry knows the credential before and after the rotation.
-    let first = Registry::start_with_users(
+    let first = auth.start(
         &live.sub("registry-app"),
         &live.pki,
         &[(USER, PASSWORD), (ROTATED_USER, ROTATED_PASSWORD)],
-    )
-    .unwrap();
-    let second = Registry::start(
+    );
+    let second = Auth::Basic.start(
         &live.sub("registry-tools"),
         &live.pki,
-        TOOLS_USER,
-        TOOLS_PASSWORD,
-    )
-    .unwrap();
-    for registry in [&first, &second] {
-        started(&format!(
-            "registry on {} (pid {})",
-            registry.host(),
-            registry.server.pid()
-        ));
-    }
+        &[(TOOLS_USER, TOOLS_PASSWORD)],
+    );
     push_fixtures(&live, &first, &second);
 
     let fleet = Fleet::generated(&fleet_spec(&first, &second));
@@ -380,6 +457,14 @@ fn consolidated_and_rotated_sources_pull_with_crane_and_helm() {
         docker_config: docker_config(&live, "consolidated", &consolidated),
     };
     clients.pull_everything(&first, &second, "consolidated");
+    if let Auth::Token = auth {
+        // crane and helm pulled from the first registry with tokens issued to the source's user
+        // for the repositories they asked for.
+        let granted = token_requests(&first, USER, 200).join("\n");
+        for scope in ["repository:e2e/app:pull", "repository:charts/app:pull"] {
+            assert!(granted.contains(scope), "no token for {scope}:\n{granted}");
+        }
+    }
 
     // The control: the same pull with a wrong password is refused, so the pulls above used the
     // source's credentials rather than anonymous access.
@@ -394,20 +479,25 @@ fn consolidated_and_rotated_sources_pull_with_crane_and_helm() {
     .crane(&["digest", &format!("{}/e2e/app:v1", first.host())])
     .output()
     .unwrap();
-    assert!(
-        !refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("401"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    // Who said 401: the registry itself (crane quotes the status), or the token server, which
+    // crane quotes by its error message only, so its own log is asked.
+    let said_401 = match first.token {
+        None => stderr.contains("401"),
+        Some(_) => !token_requests(&first, "", 401).is_empty(),
+    };
+    assert!(!refused.status.success() && said_401, "{stderr}");
 
     // validate --set online=true logs in to both registries of the source.
     let online = validate_online(&fleet, &first).output();
-    assert_eq!(
-        online.stdout.matches(": logged in (basic)").count(),
-        2,
-        "{}",
-        online.stdout
-    );
+    for registry in [&first, &second] {
+        let logged_in = format!(
+            "{}: logged in ({})",
+            registry.host(),
+            shown_scheme(registry)
+        );
+        assert!(online.stdout.contains(&logged_in), "{}", online.stdout);
+    }
     // A new credential the registry rejects is refused before anything is written.
     let before = fleet.snapshot();
     let refused = fleet
@@ -421,18 +511,22 @@ fn consolidated_and_rotated_sources_pull_with_crane_and_helm() {
         .stdin(WRONG_PASSWORD)
         .fails(1)
         .stderr_has("the new credential does not log in")
-        .stderr_has("HTTP 401")
+        .stderr_has(&format!(
+            "{}: credential rejected ({}, HTTP 401)",
+            first.host(),
+            shown_scheme(&first)
+        ))
         .leaks_none(&[WRONG_PASSWORD.to_string()]);
     assert_eq!(fleet.snapshot(), before, "{}", refused.stderr);
 
     let rotated = rotate(&fleet, &first);
-    assert!(
-        rotated
-            .stdout
-            .contains(&format!("live/e2e: rotated {}", first.host())),
-        "{}",
-        rotated.stdout
-    );
+    for expected in [
+        format!("live/e2e: rotated {}", first.host()),
+        format!("as {ROTATED_USER} ("),
+        format!("{}: logged in ({})", first.host(), shown_scheme(&first)),
+    ] {
+        assert!(rotated.stdout.contains(&expected), "{}", rotated.stdout);
+    }
     let after = source_dockerconfigjson(&fleet);
     let auths: serde_json::Value = serde_json::from_slice(&after).unwrap();
     assert_eq!(auths["auths"][first.host()]["username"], ROTATED_USER);
@@ -462,7 +556,11 @@ fn consolidated_and_rotated_sources_pull_with_crane_and_helm() {
             "{}: credential rejected (basic, HTTP 401)",
             second.host()
         ))
-        .stdout_has(": logged in (basic)");
+        .stdout_has(&format!(
+            "{}: logged in ({})",
+            first.host(),
+            shown_scheme(&first)
+        ));
     fleet.assert_no_plaintext(&secrets);
 }
 
