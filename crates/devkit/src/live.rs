@@ -1,4 +1,5 @@
-//! The live test tier's servers: a CNCF distribution registry, and etcd + kube-apiserver +
+//! The live test tier's servers: a CNCF distribution registry (htpasswd basic auth, or token auth
+//! with the in-process [`TokenServer`] of `live/token.rs`), and etcd + kube-apiserver +
 //! kube-controller-manager, started on free 127.0.0.1 ports in a temp dir and stopped by pid.
 //!
 //! The binaries are the pinned ones `.ci/install-live-tools` builds into `.tools/bin` (found
@@ -515,8 +516,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pki = Pki::create(dir.path()).unwrap();
         let registry = Registry::start(dir.path(), &pki, "ocitool", "live-pass-1").unwrap();
+        let token_dir = dir.path().join("token");
+        std::fs::create_dir(&token_dir).unwrap();
+        let users = [("ocitool", "live-pass-1")];
+        let token_registry = Registry::start_with_token(&token_dir, &pki, &users).unwrap();
+        let token_port = token_registry.token.as_ref().unwrap().port;
         let api = KubeApi::start(dir.path(), &pki, &[]).unwrap();
-        eprintln!("{} ; registry on {}", api.describe(), registry.host());
+        eprintln!(
+            "{} ; {} ; {}",
+            api.describe(),
+            registry.describe(),
+            token_registry.describe()
+        );
         let admin = api.admin();
         admin.run(&["create", "namespace", "smoke"]).unwrap();
         // The serviceaccount controller of kube-controller-manager creates `default`.
@@ -531,9 +542,17 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        let pids = [registry.server.pid(), api.etcd.pid(), api.apiserver.pid()];
+        let pids = [
+            registry.server.pid(),
+            token_registry.server.pid(),
+            api.etcd.pid(),
+            api.apiserver.pid(),
+        ];
         drop(api);
         drop(registry);
+        drop(token_registry);
+        // The token server is threads of this process: joined on drop, its port closed.
+        assert!(std::net::TcpStream::connect(("127.0.0.1", token_port)).is_err());
         for pid in pids {
             assert!(
                 !Path::new(&format!("/proc/{pid}")).exists(),
