@@ -538,13 +538,18 @@ fn sources_pull_with_crane_and_helm(auth: Auth) {
     clients.pull_everything(&first, &second, "rotated");
 
     // A revoked credential (here: set to a wrong password without the login check) is an error of
-    // validate --set online=true, before Flux would fail to pull with it.
+    // validate --set online=true, before Flux would fail to pull with it. With token auth the
+    // token registry's credential is the revoked one, so the rejection comes through the Bearer flow.
+    let (revoked, revoked_user, kept) = match auth {
+        Auth::Basic => (&second, TOOLS_USER, &first),
+        Auth::Token => (&first, ROTATED_USER, &second),
+    };
     fleet
         .run("rotate.rhai")
         .set("customer", "live")
         .set("cluster", "e2e")
-        .set("registry", &second.host())
-        .set("username", TOOLS_USER)
+        .set("registry", &revoked.host())
+        .set("username", revoked_user)
         .set("password_file", "-")
         .set("verify_login", "false")
         .stdin(WRONG_PASSWORD)
@@ -553,13 +558,14 @@ fn sources_pull_with_crane_and_helm(auth: Auth) {
     validate_online(&fleet, &first)
         .fails(1)
         .stdout_has(&format!(
-            "{}: credential rejected (basic, HTTP 401)",
-            second.host()
+            "{}: credential rejected ({}, HTTP 401)",
+            revoked.host(),
+            shown_scheme(revoked)
         ))
         .stdout_has(&format!(
             "{}: logged in ({})",
-            first.host(),
-            shown_scheme(&first)
+            kept.host(),
+            shown_scheme(kept)
         ));
     fleet.assert_no_plaintext(&secrets);
 }

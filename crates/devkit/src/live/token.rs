@@ -190,7 +190,8 @@ fn serve(stream: TcpStream, tls: Arc<rustls::ServerConfig>, authority: &Authorit
         200 => "OK",
         401 => "Unauthorized",
         404 => "Not Found",
-        _ => "Method Not Allowed",
+        405 => "Method Not Allowed",
+        _ => "Internal Server Error",
     };
     let mut head = format!(
         "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
