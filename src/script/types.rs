@@ -16,6 +16,7 @@ use ocitool_core::repo_path::RepoPath;
 use ocitool_core::secret::SourceSpec;
 use ocitool_orchestration::deploy::{DeployReport, HandEdit};
 use ocitool_orchestration::login::LoginCheck;
+use ocitool_orchestration::others::OtherCredentials;
 use ocitool_orchestration::repo::{CredFile, Overlay, Scan};
 use ocitool_orchestration::target::{Customers, Target};
 use ocitool_orchestration::validate::Finding;
@@ -28,6 +29,7 @@ pub fn register(engine: &mut Engine) {
         .add::<Overlay>()
         .add::<CredFile>()
         .add::<Scan>()
+        .add::<OtherCredentials>()
         .add::<Credentials>()
         .add::<Merged>()
         .add::<SourceSpec>()
@@ -80,7 +82,7 @@ impl ScriptVisible for CredFile {
     fn describe(b: &mut ScriptType<Self>) {
         b.with_comments(&["/// A per-service `oci-creds.yaml`: where it is, what it declares, which namespace it serves."])
             .with_get("service", |f: &mut CredFile| f.service.clone())
-            .and_comments(&["/// Service directory under `services/`."])
+            .and_comments(&["/// Service directory under `services/` (`global/<name>` for a shared folder), or `managed-services/<name>`."])
             .with_get("path", |f: &mut CredFile| f.path.to_string())
             .and_comments(&["/// Repo-relative path of the file."])
             .with_get("dir", |f: &mut CredFile| f.dir.to_string())
@@ -92,14 +94,39 @@ impl ScriptVisible for CredFile {
             .with_get("encrypted", |f: &mut CredFile| f.encrypted)
             .and_comments(&["/// Whether the file is sops-encrypted."])
             .with_get("namespace", |f: &mut CredFile| f.namespace.clone())
-            .and_comments(&["/// The namespace Flux deploys the service to (targetNamespace > kustomization namespace > Secret namespace)."])
+            .and_comments(&["/// The first of `namespaces`."])
+            .with_get("namespaces", |f: &mut CredFile| strings(f.namespaces.clone()))
+            .and_comments(&["/// Every namespace Flux deploys it to, sorted: per Flux Kustomization including it, targetNamespace > kustomization namespace > Secret namespace (several for a shared folder)."])
             .with_get("namespace_source", |f: &mut CredFile| f.namespace_source.describe().to_string())
             .and_comments(&["/// Where the namespace came from."])
             .with_get("kustomization", |f: &mut CredFile| optional(f.kustomization.as_ref().map(RepoPath::to_string)))
-            .and_comments(&["/// Repo-relative kustomization file listing it under `resources:`, or () when none does."])
+            .and_comments(&["/// The first of `kustomizations`, or () when none lists it."])
+            .with_get("kustomizations", |f: &mut CredFile| strings(f.kustomizations.iter().map(RepoPath::to_string)))
+            .and_comments(&["/// Every repo-relative kustomization file listing it under `resources:` (several for a shared file)."])
             .with_get("resource_entry", |f: &mut CredFile| optional(f.resource_entry()))
             .and_comments(&["/// The file's path relative to that kustomization's directory (what `remove_resource` takes), or ()."])
-            .on_print(|f: &mut CredFile| format!("{} ({})", f.path, f.namespace));
+            .on_print(|f: &mut CredFile| format!("{} ({})", f.path, f.namespaces.join(", ")));
+    }
+}
+
+impl ScriptVisible for OtherCredentials {
+    fn describe(b: &mut ScriptType<Self>) {
+        b.with_comments(&["/// Another dockerconfigjson Secret of an overlay (e.g. `registry-credentials.yaml`), not consolidated: where it is and the credentials it carries (decrypted in memory; shown as registries and fingerprints only)."])
+            .with_get("path", |o: &mut OtherCredentials| o.secret.path.to_string())
+            .and_comments(&["/// Repo-relative path of the file."])
+            .with_get("secret_name", |o: &mut OtherCredentials| o.secret.secret_name.clone())
+            .and_comments(&["/// `metadata.name` of the Secret."])
+            .with_get("stem", |o: &mut OtherCredentials| o.secret.stem().to_string())
+            .and_comments(&["/// The file name without `.yaml`, e.g. `registry-credentials`."])
+            .with_get("credentials", |o: &mut OtherCredentials| o.credentials.clone().ok().map(Dynamic::from).unwrap_or(Dynamic::UNIT))
+            .and_comments(&["/// The Credentials it carries, or () when they could not be read (see `problem`)."])
+            .with_get("problem", |o: &mut OtherCredentials| optional(o.credentials.as_ref().err().cloned()))
+            .and_comments(&["/// Why its credentials could not be read (no key, not a registry credential), or ()."])
+            .with_fn("is_named", |o: &mut OtherCredentials, name: &str| o.secret.is_named(name))
+            .and_comments(&["/// Whether `name` (an entry of `--set also=`) is its file stem or its Secret name."])
+            .with_fn("shared_registries", |o: &mut OtherCredentials, of: Credentials| strings(o.shared_registries(&of)))
+            .and_comments(&["/// The registries of `of` it carries too, sorted (empty when unreadable)."])
+            .on_print(|o: &mut OtherCredentials| format!("{} (Secret {})", o.secret.path, o.secret.secret_name));
     }
 }
 

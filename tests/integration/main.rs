@@ -11,6 +11,7 @@ mod conventions;
 mod deploy_reflector;
 mod docs;
 mod e2e;
+mod layouts;
 mod opencenter;
 mod output_schema;
 mod property7;

@@ -8,12 +8,11 @@ use ocitool_devkit::fleetgen::opencenter::Spec;
 const PROD: &str = "applications/overlays/prod";
 const SOURCE: &str = "applications/overlays/prod/flux-system/oci-creds.yaml";
 
-/// The single-customer fleet; its shared folder carries `registry-credentials.yaml`, so every
-/// `oci-creds.yaml` consolidated here belongs to one service (cert-manager, kyverno).
+/// The single-customer fleet as openCenter lays it out: services with their own `oci-creds.yaml`,
+/// a shared `services/global/harbor/oci-creds.yaml` included by keycloak and headlamp, and a
+/// managed service.
 fn spec() -> Spec {
-    let mut spec = Spec::standard(None);
-    spec.shared.file = "registry-credentials.yaml".into();
-    spec
+    Spec::standard(None)
 }
 
 fn consolidate(fleet: &Fleet) -> support::Cmd {
@@ -139,7 +138,16 @@ fn prepare_edits_both_files_and_the_overlay_rule_encrypts_the_source() {
         .to_string();
     assert!(value.starts_with("ENC[AES256_GCM,"), "data is encrypted");
     let spec_read = ocitool_core::secret::read_source("source", &fleet.decrypt(SOURCE)).unwrap();
-    assert_eq!(spec_read.namespaces(), ["cert-manager", "kyverno"]);
+    assert_eq!(
+        spec_read.namespaces(),
+        [
+            "cert-manager",
+            "headlamp",
+            "keycloak",
+            "kyverno",
+            "rackspace-system"
+        ]
+    );
 
     // The rule was prepended and nothing else in the config changed; bootstrap output is untouched.
     let edited = fleet.read(&format!("{PROD}/.sops.yaml"));

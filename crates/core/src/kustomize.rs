@@ -93,6 +93,21 @@ fn entries(origin: &str, docs: &[Value]) -> Result<Vec<String>> {
     Ok(found)
 }
 
+/// Whether a kustomization text produces nothing: no `resources:` entries and no field beyond
+/// `apiVersion`, `kind`, `metadata` and `namespace` (a generator, patch or component would still
+/// contribute or need something to act on). A folder whose kustomization says nothing else can go.
+pub fn builds_nothing(origin: &str, text: &str) -> Result<bool> {
+    const INERT: [&str; 5] = ["apiVersion", "kind", "metadata", "namespace", "resources"];
+    let docs = manifest::parse_documents(origin, text)?;
+    let inert = docs.iter().all(|doc| {
+        doc.as_mapping().is_some_and(|m| {
+            m.keys()
+                .all(|k| k.as_str().is_some_and(|k| INERT.contains(&k)))
+        })
+    });
+    Ok(inert && entries(origin, &docs)?.is_empty())
+}
+
 /// Remove every `resources:` entry of `kustomization` that resolves to `target`, whatever its
 /// spelling; `Ok(None)` when there is none. The result differs from `text` only by the removed
 /// entries (see the module header).

@@ -368,6 +368,35 @@ pub fn read_source(origin: &str, plaintext: &str) -> Result<SourceSpec> {
     })
 }
 
+/// A decrypted dockerconfigjson Secret carrying `credentials` instead, everything else kept:
+/// the value stays in the section that held it (`data` base64-encoded, or `stringData`). For
+/// sops' standard input only. Errors name the file, never a value.
+pub fn with_dockerconfigjson(
+    origin: &str,
+    plaintext: &str,
+    credentials: &Credentials,
+) -> Result<String> {
+    let mut secret = secret_document(origin, plaintext)?;
+    let json = credentials.to_dockerconfigjson();
+    let in_string_data = secret
+        .get("stringData")
+        .and_then(Value::as_mapping)
+        .is_some_and(|m| m.contains_key(DOCKERCONFIGJSON_KEY));
+    let (section, value) = if in_string_data {
+        ("stringData", json)
+    } else {
+        ("data", BASE64.encode(json))
+    };
+    crate::redact::register(&value);
+    let Some(values) = secret.get_mut(section).and_then(Value::as_mapping_mut) else {
+        bail!(
+            "{origin}: the Secret has no `data` with `{DOCKERCONFIGJSON_KEY}`; it is not a dockerconfigjson Secret"
+        );
+    };
+    values.insert(DOCKERCONFIGJSON_KEY.into(), value.into());
+    Ok(serde_yaml::to_string(&secret).expect("a parsed document serializes"))
+}
+
 /// Whatever turns a plaintext manifest into ciphertext for a repo-relative path and back (the sops
 /// adapter). The core renders plaintext only into one of these, so it never leaves through any
 /// other door.
@@ -382,11 +411,15 @@ pub trait Cipher {
 /// must never replace a source, so the ciphertext must carry sops metadata and `ENC[…]` under
 /// `data`/`stringData`, and decrypt back (in memory) to the very document that was encrypted.
 pub fn encrypt_source(cipher: &impl Cipher, path: &str, spec: &SourceSpec) -> Result<String> {
-    let plaintext = spec.to_plaintext_yaml();
-    let ciphertext = cipher.encrypt(path, &plaintext)?;
+    encrypt_proven(cipher, path, &spec.to_plaintext_yaml())
+}
+
+/// Encrypt the plaintext manifest `plaintext` for `path`, proven as [`encrypt_source`] proves it.
+pub fn encrypt_proven(cipher: &impl Cipher, path: &str, plaintext: &str) -> Result<String> {
+    let ciphertext = cipher.encrypt(path, plaintext)?;
     let proven = sops_format::check_encrypted(path, &ciphertext).and_then(|()| {
         let back = cipher.decrypt(path, &ciphertext)?;
-        sops_format::check_round_trip(path, &back, &plaintext)
+        sops_format::check_round_trip(path, &back, plaintext)
     });
     proven.with_context(|| format!("{path} was not written"))?;
     Ok(ciphertext)

@@ -9,6 +9,7 @@
 pub mod cluster;
 pub mod deploy;
 pub mod login;
+pub mod others;
 pub mod prerequisites;
 pub mod repo;
 pub mod sops_rules;

@@ -1,8 +1,12 @@
 //! The fleet repository as ocitool sees it: customers, cluster overlays, Flux Kustomizations,
 //! kustomization files, and every credentials file with its service, namespace and references.
 //!
-//! Layout: `[<customer>/]applications/overlays/<cluster>/services/<service>/oci-creds.yaml`, the
-//! consolidated source at `<overlay>/flux-system/oci-creds.yaml`. Everything is read through a
+//! Layout: overlays at `applications/overlays/<cluster>/` (a single-customer repo),
+//! `customers/<customer>/applications/overlays/<cluster>/` (as openCenter-cli lays out customer
+//! repositories) or `<customer>/applications/overlays/<cluster>/`; per-service credentials at
+//! `<overlay>/services/<service>/oci-creds.yaml` and `<overlay>/managed-services/<service>/oci-creds.yaml`,
+//! or in a shared folder (`services/global/<name>/oci-creds.yaml`) that several services'
+//! kustomizations include; the consolidated source at `<overlay>/flux-system/oci-creds.yaml`. Everything is read through a
 //! [`Changeset`], so a scan sees what the script has staged. This module only reads; it never
 //! decrypts (that needs keys, see [`ocitool_adapters::sops`]) and never decides what to change.
 
@@ -27,7 +31,7 @@ pub const OWN_SOURCE: &str = "flux-system";
 pub struct Overlay {
     pub customer: Option<String>,
     pub cluster: String,
-    /// Repo-relative, e.g. `acme/applications/overlays/prod`.
+    /// Repo-relative, e.g. `customers/acme/applications/overlays/prod`.
     pub path: RepoPath,
 }
 
@@ -56,13 +60,6 @@ impl Overlay {
     }
 }
 
-fn overlays_root(customer: Option<&str>) -> String {
-    match customer {
-        Some(c) => format!("{c}/{OVERLAYS}"),
-        None => OVERLAYS.to_string(),
-    }
-}
-
 fn subdirs(cs: &Changeset, rel: &str) -> Vec<String> {
     let dir = if rel.is_empty() {
         cs.root().to_path_buf()
@@ -81,29 +78,82 @@ fn subdirs(cs: &Changeset, rel: &str) -> Vec<String> {
     names
 }
 
-/// Customers of a multi-customer repo: top-level directories with `applications/overlays`.
-pub fn customers(cs: &Changeset) -> Vec<String> {
-    subdirs(cs, "")
-        .into_iter()
-        .filter(|c| cs.root().join(overlays_root(Some(c))).is_dir())
+/// Where customers' directories may sit: `customers/<customer>/` or `<customer>/` at the root.
+const CUSTOMER_PARENTS: [&str; 2] = ["customers/", ""];
+
+/// `applications/overlays` of `customer` at every place it exists (one, or two when ambiguous).
+fn customer_roots(cs: &Changeset, customer: &str) -> Vec<String> {
+    CUSTOMER_PARENTS
+        .iter()
+        .map(|parent| format!("{parent}{customer}/{OVERLAYS}"))
+        .filter(|root| cs.root().join(root).is_dir())
         .collect()
+}
+
+/// The overlays directory of `customer`, or of the repo itself (a single-customer repo).
+fn overlays_root(cs: &Changeset, customer: Option<&str>) -> Result<String> {
+    let Some(customer) = customer else {
+        return Ok(OVERLAYS.to_string());
+    };
+    match customer_roots(cs, customer).as_slice() {
+        [one] => Ok(one.clone()),
+        [] => {
+            let known = customers(cs);
+            bail!(
+                "unknown customer `{customer}`: {} has no customers/{customer}/{OVERLAYS}/ nor {customer}/{OVERLAYS}/ \
+                 (customers here: {})",
+                cs.root().display(),
+                list_or_none(&known)
+            )
+        }
+        both => bail!(
+            "customer `{customer}` is ambiguous: both {} exist; keep one of them (move or remove the other) \
+             and run again",
+            both.iter()
+                .map(|r| format!("{r}/"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+    }
+}
+
+/// `a, b`, or `none`.
+pub(crate) fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Customers of a multi-customer repo: directories with `applications/overlays`, either at the
+/// top level or under `customers/` (sorted, each name once even when both places have it).
+pub fn customers(cs: &Changeset) -> Vec<String> {
+    let mut names: Vec<String> = CUSTOMER_PARENTS
+        .iter()
+        .flat_map(|parent| {
+            subdirs(cs, parent.trim_end_matches('/'))
+                .into_iter()
+                .filter(move |c| cs.root().join(format!("{parent}{c}/{OVERLAYS}")).is_dir())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Every cluster overlay of `customer`; with no customer, those of a single-customer repo plus
 /// those of every customer.
 pub fn overlays(cs: &Changeset, customer: Option<&str>) -> Result<Vec<Overlay>> {
     let owners: Vec<Option<String>> = match customer {
-        Some(c) => {
-            require_customer(cs, c)?;
-            vec![Some(c.to_string())]
-        }
+        Some(c) => vec![Some(c.to_string())],
         None => std::iter::once(None)
             .chain(customers(cs).into_iter().map(Some))
             .collect(),
     };
     let mut all = Vec::new();
     for owner in owners {
-        let root = overlays_root(owner.as_deref());
+        let root = overlays_root(cs, owner.as_deref())?;
         for cluster in subdirs(cs, &root) {
             all.push(Overlay {
                 customer: owner.clone(),
@@ -113,22 +163,6 @@ pub fn overlays(cs: &Changeset, customer: Option<&str>) -> Result<Vec<Overlay>> 
         }
     }
     Ok(all)
-}
-
-fn require_customer(cs: &Changeset, customer: &str) -> Result<()> {
-    if cs.root().join(overlays_root(Some(customer))).is_dir() {
-        return Ok(());
-    }
-    let known = customers(cs);
-    bail!(
-        "unknown customer `{customer}`: {} has no {customer}/{OVERLAYS}/ (customers here: {})",
-        cs.root().display(),
-        if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
-        }
-    )
 }
 
 /// The overlay of one cluster, or an error listing the clusters there are.
@@ -142,14 +176,10 @@ pub fn overlay(cs: &Changeset, customer: Option<&str>, cluster: &str) -> Result<
         return Ok((*found).clone());
     }
     let known: Vec<String> = scope.iter().map(|o| o.cluster.clone()).collect();
-    let where_ = overlays_root(customer);
+    let where_ = overlays_root(cs, customer)?;
     bail!(
         "unknown cluster `{cluster}`: there is no {where_}/{cluster}/ (clusters there: {}){}",
-        if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
-        },
+        list_or_none(&known),
         if customer.is_none() {
             "; in a multi-customer repo pass --set customer=<name>"
         } else {
@@ -323,6 +353,70 @@ impl OverlayIndex {
             .collect()
     }
 
+    /// The namespaces Flux applies `file` into: one for every chain of `resources:` entries by
+    /// which a Flux Kustomization sourced from the fleet repository reaches it (a shared folder
+    /// included by several services has several). Per chain, Flux's precedence: the Flux
+    /// Kustomization's `targetNamespace`, else the outermost kustomization `namespace:` on the
+    /// chain (kustomize applies an including kustomization's namespace transformer after the
+    /// included one's), else the Secret's own `metadata.namespace`. A chain with none of them
+    /// gives nothing (Flux would not know where to apply it). Empty when no Flux Kustomization
+    /// reaches the file through kustomization files (e.g. it builds a directory without one).
+    pub fn applied_namespaces(
+        &self,
+        file: &RepoPath,
+        meta: &secret::SecretMeta,
+    ) -> Vec<(String, NamespaceSource)> {
+        let own = meta
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty() && !n.starts_with("ENC["));
+        let mut found = Vec::new();
+        for flux in self
+            .flux_kustomizations
+            .iter()
+            .filter(|f| f.is_own_source())
+        {
+            for outer in self.chain_namespaces(&flux.path, file) {
+                let resolved = [
+                    (
+                        flux.target_namespace.clone(),
+                        NamespaceSource::FluxTargetNamespace,
+                    ),
+                    (outer, NamespaceSource::KustomizationNamespace),
+                    (own.clone(), NamespaceSource::SecretMetadata),
+                ]
+                .into_iter()
+                .find_map(|(ns, source)| ns.filter(|n| !n.is_empty()).map(|n| (n, source)));
+                found.extend(resolved);
+            }
+        }
+        found
+    }
+
+    /// For each chain from directory `start` to `file`: the outermost `namespace:` on it, if any.
+    fn chain_namespaces(&self, start: &RepoPath, file: &RepoPath) -> Vec<Option<String>> {
+        let mut found = Vec::new();
+        let mut stack = vec![(start.clone(), None::<String>)];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some((dir, outer)) = stack.pop() {
+            let Some(k) = self.kustomization_in(&dir) else {
+                continue;
+            };
+            if !seen.insert((dir.clone(), outer.clone())) {
+                continue;
+            }
+            let outer = outer.or_else(|| k.namespace.clone());
+            for target in k.targets() {
+                if &target == file {
+                    found.push(outer.clone());
+                } else {
+                    stack.push((target, outer.clone()));
+                }
+            }
+        }
+        found
+    }
+
     /// `secretRef.name` → registry host, from OCI HelmRepositories/OCIRepositories under `dir`.
     pub fn oci_registries_under(&self, dir: &RepoPath) -> BTreeMap<String, String> {
         let mut found = BTreeMap::new();
@@ -389,17 +483,23 @@ impl NamespaceSource {
 /// A per-service credentials file.
 #[derive(Debug, Clone)]
 pub struct CredFile {
-    /// The service directory relative to `services/` (usually one name).
+    /// The service directory relative to `services/` (usually one name, `global/<name>` for a
+    /// shared folder), or `managed-services/<name>` for a managed service.
     pub service: String,
     pub dir: RepoPath,
     pub path: RepoPath,
     pub secret_name: String,
     pub secret_type: String,
     pub encrypted: bool,
+    /// The first of [`Self::namespaces`].
     pub namespace: String,
     pub namespace_source: NamespaceSource,
-    /// The kustomization file listing it under `resources:`, if any.
+    /// Every namespace Flux applies it into, sorted: one per service that includes a shared folder.
+    pub namespaces: Vec<String>,
+    /// The first of [`Self::kustomizations`], if any.
     pub kustomization: Option<RepoPath>,
+    /// Every kustomization file listing it under `resources:` (several for a shared file).
+    pub kustomizations: Vec<RepoPath>,
     /// `secretRef.name` → registry of OCI repositories in the service directory (for basic-auth Secrets).
     pub oci_registries: BTreeMap<String, String>,
 }
@@ -427,8 +527,11 @@ pub struct Scan {
 impl Scan {
     /// The sorted, deduplicated namespaces of the per-service files.
     pub fn namespaces(&self) -> Vec<String> {
-        let set: std::collections::BTreeSet<&str> =
-            self.files.iter().map(|f| f.namespace.as_str()).collect();
+        let set: std::collections::BTreeSet<&str> = self
+            .files
+            .iter()
+            .flat_map(|f| f.namespaces.iter().map(String::as_str))
+            .collect();
         set.into_iter().map(String::from).collect()
     }
 }
@@ -440,7 +543,6 @@ pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
     for k in &idx.kustomizations {
         k.check_entries()?;
     }
-    let services = overlay.join("services");
     let mut scan = Scan {
         overlay: overlay.clone(),
         files: Vec::new(),
@@ -452,8 +554,11 @@ pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
     };
     // The index has already listed and parsed every YAML file of the overlay, these included.
     for (path, docs) in &idx.documents {
-        if path.file_name() == Some(FILE_NAME) && path.starts_with(&services) {
-            let file = cred_file(&idx, path, docs, &services)?;
+        if path.file_name() != Some(FILE_NAME) {
+            continue;
+        }
+        if let Some(service) = service_of(overlay, path) {
+            let file = cred_file(&idx, path, docs, service)?;
             if file.kustomization.is_none() {
                 scan.warnings.push(format!(
                     "{path}: no kustomization lists it, so it was never applied; it will be removed and \
@@ -498,26 +603,52 @@ fn refuse_hiding_symlinks(cs: &Changeset, overlay: &Overlay) -> Result<()> {
     Ok(())
 }
 
+/// The service label of a per-service credentials file: its directory relative to `services/`,
+/// or `managed-services/<name>`; None for a file elsewhere in the overlay (the source, say).
+fn service_of(overlay: &Overlay, path: &RepoPath) -> Option<String> {
+    let dir = kustomize::dir_of(path);
+    let services = overlay.join("services");
+    let managed = overlay.join("managed-services");
+    if dir.starts_with(&services) && dir != services {
+        Some(dir.relative_to(&services))
+    } else if dir.starts_with(&managed) && dir != managed {
+        Some(format!("managed-services/{}", dir.relative_to(&managed)))
+    } else {
+        None
+    }
+}
+
 fn cred_file(
     idx: &OverlayIndex,
     path: &RepoPath,
     docs: &[Value],
-    services: &RepoPath,
+    service: String,
 ) -> Result<CredFile> {
     let origin = path.as_str();
     let meta = secret::meta(origin, secret::the_secret(origin, docs)?)?;
     let dir = kustomize::dir_of(path);
-    let service = dir.relative_to(services);
     refuse_other_references(idx, path, &service)?;
     let referencing = idx.referencing(path);
-    let kustomization = referencing.first().map(|k| k.path.clone());
-    let (namespace, namespace_source) = resolve_namespace(idx, &dir, referencing.first().copied(), &meta)
-        .with_context(|| {
-            format!(
-                "service `{service}` ({path}): no namespace found; set `targetNamespace` on its Flux Kustomization, \
-                 `namespace:` in {dir}/kustomization.yaml, or metadata.namespace on the Secret"
-            )
-        })?;
+    let no_namespace = || {
+        format!(
+            "service `{service}` ({path}): no namespace found; set `targetNamespace` on its Flux Kustomization, \
+             `namespace:` in {dir}/kustomization.yaml, or metadata.namespace on the Secret"
+        )
+    };
+    let mut found = idx.applied_namespaces(path, &meta);
+    if found.is_empty() {
+        found.extend(resolve_namespace(
+            idx,
+            &dir,
+            referencing.first().copied(),
+            &meta,
+        ));
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.dedup_by(|a, b| a.0 == b.0);
+    let (namespace, namespace_source) = found.first().cloned().with_context(no_namespace)?;
+    let namespaces: Vec<String> = found.into_iter().map(|(ns, _)| ns).collect();
+    let kustomizations: Vec<RepoPath> = referencing.iter().map(|k| k.path.clone()).collect();
     Ok(CredFile {
         service,
         path: path.clone(),
@@ -526,7 +657,9 @@ fn cred_file(
         encrypted: ocitool_core::sops_format::carries_sops_metadata(docs),
         namespace,
         namespace_source,
-        kustomization,
+        namespaces,
+        kustomization: kustomizations.first().cloned(),
+        kustomizations,
         oci_registries: idx.oci_registries_under(&dir),
         dir,
     })

@@ -91,7 +91,7 @@ impl Target {
                     "no customer named and {} has no applications/overlays/ of its own; pass --set customer=NAME \
                      (customers here: {}) or --all-customers",
                     cs.root().display(),
-                    list_or_none(&repo::customers(cs))
+                    repo::list_or_none(&repo::customers(cs))
                 );
             }
         }
@@ -102,14 +102,6 @@ impl Target {
             bail!("no cluster overlays found for {self}");
         }
         Ok(found)
-    }
-}
-
-fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".to_string()
-    } else {
-        items.join(", ")
     }
 }
 

@@ -94,8 +94,39 @@ pub fn validate(ws: &mut Workspace, overlay: &Overlay, options: &Options) -> Res
     if let Some(text) = source {
         check_reachable(ws.root(), overlay, &idx, &mut out);
         check_source(ws, overlay, &text, &idx, &builds, &options.source, &mut out);
+        check_other_secrets(ws, overlay, &mut out);
     }
     Ok(out.0)
+}
+
+/// Other dockerconfigjson Secrets for the source's registries ([`crate::others`]): a rotation of
+/// the source leaves them on the old credential, so each is reported with its Secret name and the
+/// registries it shares (never a value). Skipped when the source cannot be decrypted (the
+/// credential checks say why).
+fn check_other_secrets(ws: &mut Workspace, overlay: &Overlay, out: &mut Findings) {
+    let Ok(Some(source)) = ws.source_of(overlay) else {
+        return;
+    };
+    let Ok(others) = ws.other_secrets(overlay) else {
+        return;
+    };
+    for other in others {
+        let shared = other.shared_registries(&source.credentials);
+        if shared.is_empty() {
+            continue;
+        }
+        out.push(
+            Severity::Warning,
+            other.secret.path.as_str(),
+            format!(
+                "Secret `{}` also carries {} (a registry of the source); rotating the source does not change it: \
+                 rotate it in the same run with `--set also={}`, or remove it if nothing uses it",
+                other.secret.secret_name,
+                shared.join(", "),
+                other.secret.stem()
+            ),
+        );
+    }
 }
 
 /// Exactly one `oci-creds.yaml`, in `flux-system/`; returns the source's text when it exists.

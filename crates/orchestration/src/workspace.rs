@@ -6,6 +6,7 @@
 //! call the same code. The workspace stages; only the host applies ([`Workspace::apply`]). It
 //! never holds plaintext beyond the call that needed it, and never returns it.
 
+use crate::others::{self, OtherCredentials, OtherSecret};
 use crate::prerequisites;
 use crate::repo::{self, CredFile, Overlay};
 use crate::sops_rules;
@@ -281,6 +282,75 @@ impl Workspace {
         Ok(true)
     }
 
+    /// The overlay's other dockerconfigjson Secrets ([`others`]) with their credentials,
+    /// decrypted in parallel and in memory only; one that cannot be read says why instead.
+    pub fn other_secrets(&mut self, overlay: &Overlay) -> Result<Vec<OtherCredentials>> {
+        let found = others::find(&self.changes, overlay)?;
+        let contents: Vec<(String, String)> = found
+            .iter()
+            .map(|o| Ok((o.path.to_string(), self.content(&o.path)?)))
+            .collect::<Result<_>>()?;
+        let encrypted: Vec<(String, String)> = found
+            .iter()
+            .zip(&contents)
+            .filter(|(o, _)| o.encrypted)
+            .map(|(_, c)| c.clone())
+            .collect();
+        let mut decrypted = self.sops()?.decrypt_all(&encrypted).into_iter();
+        Ok(found
+            .into_iter()
+            .zip(contents)
+            .map(|(secret, (path, text))| {
+                let plaintext = if secret.encrypted {
+                    decrypted
+                        .next()
+                        .expect("one per file")
+                        .map(|p| p.expose().to_string())
+                } else {
+                    Ok(text)
+                };
+                let credentials = plaintext
+                    .map_err(anyhow::Error::from)
+                    .and_then(|p| secret::read_credentials(&path, &p, None))
+                    .map(|c| c.with_origin(&path))
+                    .map_err(|e| format!("{e:#}"));
+                OtherCredentials {
+                    secret,
+                    credentials,
+                }
+            })
+            .collect())
+    }
+
+    /// Stage `other` (a sops-encrypted dockerconfigjson Secret) carrying `credentials`, everything
+    /// else kept, encrypted under the creation rule of its nearest `.sops.yaml` and proven like
+    /// the source ([`secret::encrypt_proven`]). False (nothing staged) when it already carries
+    /// exactly these credentials.
+    pub fn rotate_other(&mut self, other: &OtherSecret, credentials: &Credentials) -> Result<bool> {
+        let path = other.path.as_str();
+        if !other.encrypted {
+            bail!(
+                "{path} is not sops-encrypted, so ocitool will not write credentials into it; encrypt it                  (sops encrypt -i, from the directory of its .sops.yaml) and run again"
+            );
+        }
+        let text = self.content(&other.path)?;
+        let plaintext = self.sops()?.decrypt(path, &text)?;
+        let current = secret::read_credentials(path, plaintext.expose(), None)?;
+        if current.with_origin("") == credentials.clone().with_origin("") {
+            return Ok(false);
+        }
+        let rewritten = secret::with_dockerconfigjson(path, plaintext.expose(), credentials)?;
+        let config = sops_rules::coverage(&self.changes, path, &prerequisites::SOURCE_KEYS)?
+            .require(path)?;
+        let encryptor = Under {
+            sops: self.sops()?,
+            scope: config.scope(),
+        };
+        let ciphertext = secret::encrypt_proven(&encryptor, path, &rewritten)?;
+        self.changes.write(&other.path, &ciphertext)?;
+        Ok(true)
+    }
+
     /// Check what consolidating `overlay` needs before anything is staged (see
     /// [`prerequisites`]): with `prepare`, stage the fixes and return the files edited; without,
     /// refuse with the exact fix.
@@ -311,6 +381,53 @@ impl Workspace {
         self.edit_kustomization(kustomization, |text| {
             kustomize::remove_resource(kustomization, text, target)
         })
+    }
+
+    /// Stage taking per-service credentials `file` out of every kustomization listing it (the
+    /// file itself is deleted by the caller). A folder left holding only a kustomization that now
+    /// builds nothing (a shared credentials folder such as `services/global/<name>/`) goes as a
+    /// whole: its kustomization is deleted and the folder's entry removed from every kustomization
+    /// of the overlay that includes it, since kustomize refuses a `resources:` entry naming a
+    /// directory without a kustomization file. Returns how many kustomization files were edited
+    /// or deleted.
+    pub fn unlist(&mut self, overlay: &Overlay, file: &CredFile) -> Result<usize> {
+        let mut edited = 0;
+        for kustomization in &file.kustomizations {
+            if !self.remove_resource(kustomization, &file.path)? {
+                continue;
+            }
+            edited += 1;
+            let folder = kustomize::dir_of(kustomization);
+            let idx = repo::index(&self.changes, overlay)?;
+            // A folder a Flux Kustomization builds stays: removing it would leave a dangling `spec.path`.
+            let built_by_flux = idx.flux_kustomizations.iter().any(|f| f.path == folder);
+            if !built_by_flux && self.folder_is_spent(kustomization, &file.path)? {
+                self.changes.delete(kustomization)?;
+                let includers: Vec<RepoPath> = idx
+                    .referencing(&folder)
+                    .iter()
+                    .map(|k| k.path.clone())
+                    .collect();
+                for includer in includers {
+                    self.remove_resource(&includer, &folder)?;
+                    edited += 1;
+                }
+            }
+        }
+        Ok(edited)
+    }
+
+    /// Whether `kustomization`'s folder holds nothing but it (and `leaving`, about to be deleted)
+    /// and it builds nothing.
+    fn folder_is_spent(&self, kustomization: &RepoPath, leaving: &RepoPath) -> Result<bool> {
+        let folder = kustomize::dir_of(kustomization);
+        let others = self
+            .changes
+            .files_under(&folder)?
+            .into_iter()
+            .any(|f| &f != kustomization && &f != leaving);
+        Ok(!others
+            && kustomize::builds_nothing(kustomization.as_str(), &self.content(kustomization)?)?)
     }
 
     /// Add a `resources:` entry for `target` to a kustomization; false when one already resolves to it.

@@ -29,6 +29,7 @@ pub mod repo_api {
     use ocitool_core::creds::Credentials;
     use ocitool_core::reflector::SourceOptions;
     use ocitool_core::secret::SourceSpec;
+    use ocitool_orchestration::others::OtherCredentials;
     use ocitool_orchestration::repo::{CredFile, Overlay, Scan};
     use ocitool_orchestration::target::Target;
     use ocitool_orchestration::workspace::Workspace;
@@ -159,6 +160,41 @@ pub mod repo_api {
         repo.0
             .borrow_mut()
             .remove_resource(&kustomization, &target)
+            .map_err(runtime_error)
+    }
+
+    /// Stage taking a per-service credentials `file` (a CredFile of `repo.scan(overlay)`) out of every kustomization listing it, keeping their formatting; a folder left with nothing else (a shared credentials folder) is removed whole and unlisted from every kustomization including it. Returns how many kustomization files were edited or deleted. The file itself is deleted with `repo.delete`.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn unlist(repo: &mut Repo, overlay: Overlay, file: CredFile) -> ScriptResult<i64> {
+        let edited = repo
+            .0
+            .borrow_mut()
+            .unlist(&overlay, &file)
+            .map_err(runtime_error)?;
+        Ok(edited as i64)
+    }
+
+    /// The overlay's other dockerconfigjson Secrets (beside the per-service `oci-creds.yaml` files and the source, e.g. `registry-credentials.yaml`), each an OtherCredentials with its credentials decrypted in memory (or the reason they cannot be read).
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn other_secrets(repo: &mut Repo, overlay: Overlay) -> ScriptResult<Array> {
+        let found = repo
+            .0
+            .borrow_mut()
+            .other_secrets(&overlay)
+            .map_err(runtime_error)?;
+        Ok(found.into_iter().map(Dynamic::from).collect())
+    }
+
+    /// Stage `other` (an OtherCredentials of `repo.other_secrets`) carrying `credentials`, everything else in the Secret kept, encrypted under the creation rule of its nearest `.sops.yaml` and proven (sops metadata, every value ENC[…], decrypts back to what was meant); false (nothing staged) when it already carries exactly these. An unencrypted file is refused.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn rotate_other(
+        repo: &mut Repo,
+        other: OtherCredentials,
+        credentials: Credentials,
+    ) -> ScriptResult<bool> {
+        repo.0
+            .borrow_mut()
+            .rotate_other(&other.secret, &credentials)
             .map_err(runtime_error)
     }
 

@@ -1,8 +1,9 @@
 //! An openCenter-shaped fleet and the base repository its clusters deploy from, written from the
 //! published facts of how openCenter-cli lays out customer repositories (issue 9) — by us, not
 //! copied from openCenter:
-//! - overlays at `applications/overlays/<cluster>/` (single-customer repo) or
-//!   `customers/<customer>/applications/overlays/<cluster>/`;
+//! - overlays at `applications/overlays/<cluster>/` (single-customer repo),
+//!   `customers/<customer>/applications/overlays/<cluster>/` or (with [`Prefix::TopLevel`])
+//!   `<customer>/applications/overlays/<cluster>/`;
 //! - `flux-system/` as `flux bootstrap` writes it: `gotk-components.yaml` (a small stand-in with
 //!   bootstrap's header), `gotk-sync.yaml` with the `flux-system` GitRepository and Kustomization
 //!   (which has **no** `decryption`), and a kustomization listing both;
@@ -72,11 +73,22 @@ pub struct SharedFolder {
     pub file: String,
 }
 
+/// Where a customer's directory sits in the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefix {
+    /// `customers/<customer>/applications/overlays/…`, as openCenter-cli lays them out.
+    CustomersDir,
+    /// `<customer>/applications/overlays/…` at the repository root.
+    TopLevel,
+}
+
 /// An openCenter customer repository and its clusters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
-    /// None: a single-customer repo; Some(c): overlays under `customers/<c>/`.
+    /// None: a single-customer repo; Some(c): overlays under the customer's directory (`prefix`).
     pub customer: Option<String>,
+    /// Where the customer's directory is (ignored without a customer).
+    pub prefix: Prefix,
     pub clusters: Vec<String>,
     pub services: Vec<Service>,
     /// Managed services with `managed-services/<svc>/oci-creds.yaml`: (name, namespace).
@@ -111,6 +123,7 @@ impl Spec {
         use Credentials::*;
         Spec {
             customer: customer.map(String::from),
+            prefix: Prefix::CustomersDir,
             clusters: vec!["prod".into(), "dev".into()],
             services: vec![
                 service("cert-manager", "cert-manager", Own, false),
@@ -133,10 +146,11 @@ impl Spec {
     }
 
     fn prefix(&self) -> String {
-        self.customer
-            .as_ref()
-            .map(|c| format!("customers/{c}/"))
-            .unwrap_or_default()
+        match (&self.customer, self.prefix) {
+            (None, _) => String::new(),
+            (Some(c), Prefix::CustomersDir) => format!("customers/{c}/"),
+            (Some(c), Prefix::TopLevel) => format!("{c}/"),
+        }
     }
 
     fn key_stem(&self, cluster: &str) -> String {
@@ -490,8 +504,12 @@ fn managed_files(spec: &Spec, cluster: &str, overlay: &str) -> Vec<Planned> {
             format!("{overlay}/managed-services/{name}/kustomization.yaml"),
             kustomization(
                 &format!("{name}, managed by the platform team"),
-                &["oci-creds.yaml".to_string()],
+                &[format!("{name}-values.yaml"), "oci-creds.yaml".to_string()],
             ),
+        ));
+        files.push(plain(
+            format!("{overlay}/managed-services/{name}/{name}-values.yaml"),
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-overrides\ndata:\n  values.yaml: |\n    replicaCount: 1\n"),
         ));
         files.push(secret_file(
             overlay,
