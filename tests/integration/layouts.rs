@@ -237,6 +237,14 @@ fn rotate_reports_other_secrets_on_the_old_credential_and_rotates_them_with_also
              --set also=registry-credentials"
         ));
     assert_eq!(fleet.read(&kyverno), before, "only reported");
+    // Tracking the old credential names the other Secrets still carrying it.
+    fleet
+        .run("rotate.rhai")
+        .set("customer", "acme")
+        .set("fingerprint", &old)
+        .succeeds()
+        .stdout_has("acme/prod: clear")
+        .stdout_has(&format!("also in {kyverno} (not consolidated"));
 
     // With also=: both other Secrets follow, encrypted for the overlay's own recipient.
     let dry = rotate(&fleet, Some("registry-credentials"))
@@ -274,4 +282,27 @@ fn rotate_reports_other_secrets_on_the_old_credential_and_rotates_them_with_also
         .stdout_has("acme/prod: nothing to change");
     assert!(!again.stdout.contains("old credential"), "{}", again.stdout);
     assert_eq!(fleet.snapshot(), settled);
+}
+
+#[test]
+fn a_flux_folder_left_with_nothing_to_apply_is_warned_about() {
+    let spec = Spec::standard(None);
+    let (fleet, _) = Fleet::opencenter(&spec);
+    let folder = "applications/overlays/prod/managed-services/alert-proxy";
+    std::fs::remove_file(fleet.path().join(folder).join("alert-proxy-values.yaml")).unwrap();
+    fleet.write(
+        &format!("{folder}/kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - oci-creds.yaml\n",
+    );
+    fleet
+        .run("consolidate.rhai")
+        .set("cluster", "prod")
+        .set("require_reflector", "false")
+        .set("prepare", "true")
+        .dry_run()
+        .succeeds()
+        .stderr_has(&format!(
+            "{folder}/oci-creds.yaml: it is all that {folder}/kustomization.yaml lists, and Flux Kustomization \
+             `alert-proxy` (applications/overlays/prod/managed-services/fluxcd/alert-proxy.yaml) builds that folder"
+        ));
 }

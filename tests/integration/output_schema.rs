@@ -186,3 +186,42 @@ fn deployment_and_verification_documents_conform() {
         verify.stderr
     );
 }
+
+#[test]
+fn other_secrets_in_consolidation_and_rotation_documents_conform() {
+    let spec = ocitool_devkit::fleetgen::opencenter::Spec::standard(None);
+    let (fleet, _) = Fleet::opencenter(&spec);
+    let out = fleet
+        .run("consolidate.rhai")
+        .set("cluster", "prod")
+        .set("require_reflector", "false")
+        .set("prepare", "true")
+        .json()
+        .succeeds();
+    let doc = conforming(&out, "Consolidation");
+    assert_eq!(
+        doc["clusters"][0]["others"][0]["secret"], "registry-credentials",
+        "{doc:#}"
+    );
+    let rotate = |also: &str| {
+        fleet
+            .run("rotate.rhai")
+            .set("cluster", "prod")
+            .set("verify_login", "false")
+            .set("registry", "registry.opencenter.example")
+            .set("username", "robot")
+            .set("password_file", "-")
+            .set("also", also)
+            .stdin("demo-oc-schema-Xr8")
+            .json()
+            .succeeds()
+    };
+    let doc = conforming(&rotate("nothing-by-this-name"), "Rotation");
+    assert_eq!(doc["clusters"][0]["stale"][0]["old"], true, "{doc:#}");
+    let doc = conforming(&rotate("registry-credentials"), "Rotation");
+    assert_eq!(
+        doc["clusters"][0]["also_rotated"].as_array().unwrap().len(),
+        2,
+        "{doc:#}"
+    );
+}

@@ -828,6 +828,15 @@ fn double_quoted(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kustomization_with_no_entries_and_nothing_else_builds_nothing() {
+        let empty = "# shared\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n";
+        assert!(builds_nothing("k", empty).unwrap());
+        assert!(!builds_nothing("k", &format!("{empty}  - a.yaml\n")).unwrap());
+        let generator = format!("{empty}configMapGenerator:\n  - name: x\n    literals: [a=b]\n");
+        assert!(!builds_nothing("k", &generator).unwrap());
+    }
     use proptest::prelude::*;
 
     const OCI: &str = "oci-creds.yaml";

@@ -480,6 +480,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn other_secrets_keep_their_shape_when_their_credentials_change() {
+        let old = read_credentials("a", DOCKER, None).unwrap();
+        let mut new = old.clone();
+        new.set("ghcr.io", crate::creds::RegistryAuth::new("u", "pw-new-3"));
+        let text = with_dockerconfigjson("f", DOCKER, &new).unwrap();
+        let doc: Value = serde_yaml::from_str(&text).unwrap();
+        assert!(
+            doc["stringData"][".dockerconfigjson"]
+                .as_str()
+                .unwrap()
+                .contains("pw-new-3")
+        );
+        assert_eq!(doc["metadata"]["namespace"], "keycloak");
+        assert_eq!(
+            read_credentials("f", &text, None)
+                .unwrap()
+                .fingerprint("ghcr.io"),
+            new.fingerprint("ghcr.io")
+        );
+        let basic = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\ntype: Opaque\nstringData:\n  password: pw-basic-4\n";
+        let err = with_dockerconfigjson("b.yaml", basic, &new)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("b.yaml") && !err.contains("pw-"), "{err}");
+    }
+
     fn docker_source() -> SourceSpec {
         let mut spec = SourceSpec::new(
             &reflector::SourceOptions::default(),

@@ -417,6 +417,26 @@ impl OverlayIndex {
         found
     }
 
+    /// A warning when `file` is all that the folder a Flux Kustomization builds lists: once it
+    /// is moved, kustomize refuses the folder's kustomization ("kustomization.yaml is empty") and
+    /// Flux reports that Kustomization failing, so the operator must decide what the folder holds.
+    pub fn left_building_nothing(&self, file: &CredFile) -> Option<String> {
+        let k = self.kustomization_in(&file.dir)?;
+        if !k.targets().all(|t| t == file.path) || k.targets().next().is_none() {
+            return None;
+        }
+        let flux = self
+            .flux_kustomizations
+            .iter()
+            .find(|f| f.path == file.dir)?;
+        Some(format!(
+            "{}: it is all that {} lists, and Flux Kustomization `{}` ({}) builds that folder; after \
+             consolidation the folder builds nothing and Flux reports `{}` failing: remove that Flux \
+             Kustomization, or give the folder what it should apply",
+            file.path, k.path, flux.name, flux.file, flux.name
+        ))
+    }
+
     /// `secretRef.name` → registry host, from OCI HelmRepositories/OCIRepositories under `dir`.
     pub fn oci_registries_under(&self, dir: &RepoPath) -> BTreeMap<String, String> {
         let mut found = BTreeMap::new();
@@ -566,6 +586,7 @@ pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
                     file.namespace
                 ));
             }
+            scan.warnings.extend(idx.left_building_nothing(&file));
             if !file.encrypted {
                 scan.warnings.push(format!(
                     "security: {path} is NOT sops-encrypted: its credentials are in git history in plaintext; \
@@ -754,6 +775,86 @@ mod tests {
         assert_eq!(
             idx.referencing(&at("o/services/loki/oci-creds.yaml")).len(),
             1
+        );
+    }
+
+    fn kustomization(path: &str, namespace: Option<&str>, resources: &[&str]) -> KustomizationFile {
+        let path = at(path);
+        KustomizationFile {
+            dir: kustomize::dir_of(&path),
+            path,
+            text: String::new(),
+            namespace: namespace.map(String::from),
+            resources: resources.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    fn flux(name: &str, path: &str, target_namespace: Option<&str>) -> FluxKustomization {
+        FluxKustomization {
+            file: at("o/services/fluxcd/x.yaml"),
+            name: name.into(),
+            path: at(path),
+            target_namespace: target_namespace.map(String::from),
+            source_kind: "GitRepository".into(),
+            source_name: OWN_SOURCE.into(),
+            decryption_provider: None,
+            decryption_secret: None,
+        }
+    }
+
+    #[test]
+    fn a_shared_folder_takes_the_namespace_of_every_service_including_it() {
+        let shared = at("o/services/global/harbor/oci-creds.yaml");
+        let idx = OverlayIndex {
+            kustomizations: vec![
+                kustomization(
+                    "o/services/a/kustomization.yaml",
+                    None,
+                    &["v.yaml", "../global/harbor"],
+                ),
+                // No targetNamespace: the outer kustomization's namespace wins over the inner one's.
+                kustomization(
+                    "o/services/b/kustomization.yaml",
+                    Some("b-ns"),
+                    &["../global/harbor"],
+                ),
+                kustomization(
+                    "o/services/c/kustomization.yaml",
+                    None,
+                    &["../global/harbor/oci-creds.yaml"],
+                ),
+                kustomization(
+                    "o/services/global/harbor/kustomization.yaml",
+                    Some("inner"),
+                    &["oci-creds.yaml"],
+                ),
+            ],
+            flux_kustomizations: vec![
+                flux("a", "o/services/a", Some("a-ns")),
+                flux("b", "o/services/b", None),
+                flux("c", "o/services/c", None),
+                flux("other", "o/services/d", Some("d-ns")),
+            ],
+            ..OverlayIndex::default()
+        };
+        let meta = secret::SecretMeta {
+            namespace: Some("own".into()),
+            ..Default::default()
+        };
+        let mut found = idx.applied_namespaces(&shared, &meta);
+        found.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            found,
+            [
+                ("a-ns".to_string(), NamespaceSource::FluxTargetNamespace),
+                ("b-ns".to_string(), NamespaceSource::KustomizationNamespace),
+                ("own".to_string(), NamespaceSource::SecretMetadata),
+            ]
+        );
+        assert_eq!(idx.referencing(&shared).len(), 2);
+        assert!(
+            idx.applied_namespaces(&at("o/services/d/oci-creds.yaml"), &meta)
+                .is_empty()
         );
     }
 
