@@ -31,6 +31,15 @@ fn consolidate(fleet: &Fleet, cluster: &str) -> support::Cmd {
         .set("prepare", "true")
 }
 
+/// consolidate.rhai for cluster prod of a single-customer openCenter fleet, prepared.
+pub(crate) fn consolidate_single(fleet: &Fleet) -> support::Cmd {
+    fleet
+        .run("consolidate.rhai")
+        .set("cluster", "prod")
+        .set("require_reflector", "false")
+        .set("prepare", "true")
+}
+
 fn kustomize(fleet: &Fleet, dir: &str) -> String {
     ocitool_adapters::kustomize::build(&fleet.path().join(dir))
         .unwrap_or_else(|e| panic!("{dir}: {e:#}"))
@@ -157,11 +166,7 @@ fn unknown_and_ambiguous_customers_are_refused_naming_the_places() {
 fn other_secrets_for_the_same_registry_are_reported_by_consolidate_and_validate() {
     let spec = Spec::standard(None);
     let (fleet, _) = Fleet::opencenter(&spec);
-    let out = fleet
-        .run("consolidate.rhai")
-        .set("cluster", "prod")
-        .set("require_reflector", "false")
-        .set("prepare", "true")
+    let out = consolidate_single(&fleet)
         .succeeds()
         .leaks_none(&needles(&spec));
     for service in ["cert-manager", "kyverno"] {
@@ -294,11 +299,7 @@ fn a_flux_folder_left_with_nothing_to_apply_is_warned_about() {
         &format!("{folder}/kustomization.yaml"),
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - oci-creds.yaml\n",
     );
-    fleet
-        .run("consolidate.rhai")
-        .set("cluster", "prod")
-        .set("require_reflector", "false")
-        .set("prepare", "true")
+    consolidate_single(&fleet)
         .dry_run()
         .succeeds()
         .stderr_has(&format!(

@@ -191,13 +191,7 @@ fn deployment_and_verification_documents_conform() {
 fn other_secrets_in_consolidation_and_rotation_documents_conform() {
     let spec = ocitool_devkit::fleetgen::opencenter::Spec::standard(None);
     let (fleet, _) = Fleet::opencenter(&spec);
-    let out = fleet
-        .run("consolidate.rhai")
-        .set("cluster", "prod")
-        .set("require_reflector", "false")
-        .set("prepare", "true")
-        .json()
-        .succeeds();
+    let out = crate::layouts::consolidate_single(&fleet).json().succeeds();
     let doc = conforming(&out, "Consolidation");
     assert_eq!(
         doc["clusters"][0]["others"][0]["secret"], "registry-credentials",

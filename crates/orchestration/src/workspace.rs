@@ -211,35 +211,42 @@ impl Workspace {
             .with_context(|| format!("{path} does not exist"))
     }
 
-    /// Decrypt and read every file's credentials, in parallel; the first failure names its file.
-    /// Unencrypted files are read as they are (the scan has already reported them).
-    pub fn credentials_of(&mut self, files: &[CredFile]) -> Result<Vec<Credentials>> {
+    /// The plaintext of each `(path, encrypted)` file: decrypted in parallel (in memory only)
+    /// when encrypted, as it is otherwise; a failed decryption stays that file's error.
+    fn plaintexts(&mut self, files: &[(&RepoPath, bool)]) -> Result<Vec<Result<String>>> {
         let contents: Vec<(String, String)> = files
             .iter()
-            .map(|f| Ok((f.path.to_string(), self.content(&f.path)?)))
+            .map(|(path, _)| Ok((path.to_string(), self.content(path)?)))
             .collect::<Result<_>>()?;
         let encrypted: Vec<(String, String)> = files
             .iter()
             .zip(&contents)
-            .filter(|(f, _)| f.encrypted)
+            .filter(|((_, encrypted), _)| *encrypted)
             .map(|(_, c)| c.clone())
             .collect();
         let mut decrypted = self.sops()?.decrypt_all(&encrypted).into_iter();
-        files
+        Ok(files
             .iter()
             .zip(contents)
-            .map(|(file, (path, text))| {
-                let plaintext = if file.encrypted {
-                    decrypted
-                        .next()
-                        .expect("one per file")?
-                        .expose()
-                        .to_string()
-                } else {
-                    text
-                };
-                read_file_credentials(file, &path, &plaintext)
+            .map(|((_, encrypted), (_, text))| {
+                if !encrypted {
+                    return Ok(text);
+                }
+                let plaintext = decrypted.next().expect("one per encrypted file")?;
+                Ok(plaintext.expose().to_string())
             })
+            .collect())
+    }
+
+    /// Decrypt and read every file's credentials, in parallel; the first failure names its file.
+    /// Unencrypted files are read as they are (the scan has already reported them).
+    pub fn credentials_of(&mut self, files: &[CredFile]) -> Result<Vec<Credentials>> {
+        let wanted: Vec<(&RepoPath, bool)> = files.iter().map(|f| (&f.path, f.encrypted)).collect();
+        let plaintexts = self.plaintexts(&wanted)?;
+        files
+            .iter()
+            .zip(plaintexts)
+            .map(|(file, plaintext)| read_file_credentials(file, file.path.as_str(), &plaintext?))
             .collect()
     }
 
@@ -286,33 +293,16 @@ impl Workspace {
     /// decrypted in parallel and in memory only; one that cannot be read says why instead.
     pub fn other_secrets(&mut self, overlay: &Overlay) -> Result<Vec<OtherCredentials>> {
         let found = others::find(&self.changes, overlay)?;
-        let contents: Vec<(String, String)> = found
-            .iter()
-            .map(|o| Ok((o.path.to_string(), self.content(&o.path)?)))
-            .collect::<Result<_>>()?;
-        let encrypted: Vec<(String, String)> = found
-            .iter()
-            .zip(&contents)
-            .filter(|(o, _)| o.encrypted)
-            .map(|(_, c)| c.clone())
-            .collect();
-        let mut decrypted = self.sops()?.decrypt_all(&encrypted).into_iter();
+        let wanted: Vec<(&RepoPath, bool)> = found.iter().map(|o| (&o.path, o.encrypted)).collect();
+        let plaintexts = self.plaintexts(&wanted)?;
         Ok(found
             .into_iter()
-            .zip(contents)
-            .map(|(secret, (path, text))| {
-                let plaintext = if secret.encrypted {
-                    decrypted
-                        .next()
-                        .expect("one per file")
-                        .map(|p| p.expose().to_string())
-                } else {
-                    Ok(text)
-                };
+            .zip(plaintexts)
+            .map(|(secret, plaintext)| {
+                let path = secret.path.as_str();
                 let credentials = plaintext
-                    .map_err(anyhow::Error::from)
-                    .and_then(|p| secret::read_credentials(&path, &p, None))
-                    .map(|c| c.with_origin(&path))
+                    .and_then(|p| secret::read_credentials(path, &p, None))
+                    .map(|c| c.with_origin(path))
                     .map_err(|e| format!("{e:#}"));
                 OtherCredentials {
                     secret,
