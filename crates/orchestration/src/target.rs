@@ -19,7 +19,7 @@ pub const ALL_CUSTOMERS: &str = "*";
 pub enum Customers {
     /// No customer named: the repo's own `applications/overlays/` (a single-customer repo).
     Unnamed,
-    /// `<customer>/applications/overlays/`.
+    /// `customers/<customer>/applications/overlays/` or `<customer>/applications/overlays/` (see [`repo::overlays`]).
     Named(String),
     /// Every customer's overlays, and the repo's own.
     All,
