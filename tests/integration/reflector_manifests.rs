@@ -202,12 +202,13 @@ fn kinds_names_and_namespaces_are_consistent() {
 
 #[test]
 fn options_reach_every_file() {
+    // The chart version is pinned (see non_pinned_chart_versions_are_refused), so it is the default.
     let opts = RenderOptions {
-        chart_version: "7.2.0-rc.1+build.5".into(),
         namespace: "mirrors".into(),
         repository_name: "charts.example".into(),
         repository_url: "https://charts.example.com/reflector".into(),
-        values: serde_yaml::from_str("replicaCount: 2\nrbac: {enabled: false}\n").unwrap(),
+        values: serde_yaml::from_str("podLabels: {team: platform}\nreplicaCount: 2\n").unwrap(),
+        ..Default::default()
     };
     let files = render(&opts).unwrap();
     let release = doc(&files, "helmrelease.yaml");
@@ -225,7 +226,7 @@ fn options_reach_every_file() {
     assert_eq!(manifest::name(&repo), Some("charts.example"));
     assert_eq!(
         str_at(&release, &["spec", "chart", "spec", "version"]),
-        Some("7.2.0-rc.1+build.5")
+        Some(CHART_VERSION)
     );
     assert_eq!(
         str_at(
@@ -237,7 +238,9 @@ fn options_reach_every_file() {
     // Extra values merge over the default and follow the chart's key order.
     let (_, text) = &files[2];
     assert!(
-        text.ends_with("  values:\n    replicaCount: 2\n    rbac:\n      enabled: false\n"),
+        text.ends_with(
+            "  values:\n    replicaCount: 2\n    rbac:\n      enabled: true\n    podLabels:\n      team: platform\n"
+        ),
         "{text}"
     );
 }
@@ -352,6 +355,29 @@ fn chart_values_keys_are_the_chart_files_top_level_keys() {
 }
 
 #[test]
+fn the_charts_own_defaults_pass_the_checks_of_what_ocitool_relies_on() {
+    // Each refusal of ocitool_core::reflector::chart reads a value whose default is in this file
+    // (cron.enabled, replicaCount, autoscaling, rbac.enabled, the name overrides, image.tag): the
+    // chart as shipped keeps the Deployment ocitool expects, so none may fire on it.
+    let defaults = chart_values();
+    assert_eq!(
+        ocitool_core::reflector::chart::check_values(&defaults),
+        Vec::<String>::new()
+    );
+    for (path, value) in [
+        (&["cron", "enabled"][..], Value::Bool(false)),
+        (&["rbac", "enabled"][..], Value::Bool(true)),
+        (&["replicaCount"][..], Value::from(1)),
+        (&["image", "tag"][..], Value::from("")),
+        (&["fullnameOverride"][..], Value::from("")),
+    ] {
+        let whole = Value::Mapping(defaults.clone());
+        let at = manifest::at(&whole, path).cloned();
+        assert_eq!(at, Some(value), "{path:?} in the vendored values.yaml");
+    }
+}
+
+#[test]
 fn every_value_the_default_render_sets_exists_in_the_chart() {
     let release = doc(&render_defaults(), "helmrelease.yaml");
     let chart = Value::Mapping(chart_values());
@@ -391,6 +417,48 @@ fn non_semver_chart_version_is_refused() {
             "{err}"
         );
         assert!(err.contains("MAJOR.MINOR.PATCH"), "{err}");
+    }
+}
+
+#[test]
+fn non_pinned_chart_versions_are_refused_with_the_reason() {
+    for other in ["7.2.0-rc.1+build.5", "9.1.0", "7.1.287"] {
+        let opts = RenderOptions {
+            chart_version: other.into(),
+            ..Default::default()
+        };
+        let err = render_error(&opts);
+        assert!(
+            err.contains(&format!(
+                "chart_version {other:?} is refused: ocitool supports the Reflector chart 7.1.288 only"
+            )),
+            "{err}"
+        );
+        assert!(err.contains("mirror rules"), "{err}");
+    }
+}
+
+#[test]
+fn values_that_take_the_deployment_away_are_refused_citing_the_template() {
+    for (values, template) in [
+        (
+            "cron: {enabled: true}",
+            "templates/deployment.yaml renders only `if not .Values.cron.enabled`",
+        ),
+        ("replicaCount: 0", "`replicas: {{ .Values.replicaCount }}`"),
+        (
+            "rbac: {enabled: false}",
+            "render only `if .Values.rbac.enabled`",
+        ),
+        ("fullnameOverride: mirrors", "templates/_helpers.tpl"),
+        ("image: {tag: 7.2.0}", "the chart's appVersion"),
+    ] {
+        let opts = RenderOptions {
+            values: serde_yaml::from_str(values).unwrap(),
+            ..Default::default()
+        };
+        let err = render_error(&opts);
+        assert!(err.contains(template), "{values}: {err}");
     }
 }
 

@@ -1,10 +1,13 @@
 //! Reflector (emberstack kubernetes-reflector, Helm chart 7.1.288): the annotations it reads, what it
-//! does with them ([`model`]), the Flux manifests that deploy it ([`render`])
-//! and staging them into a fleet repo ([`deploy`]).
+//! does with them ([`model`]), the chart version and values that model holds for ([`chart`]), the
+//! Flux manifests that deploy it ([`render`]) and the GitRepository a cluster applies them from
+//! ([`base_repo`]); staging them into a fleet repo is `ocitool_orchestration::deploy`.
 //!
 //! This module speaks for Reflector's behaviour as its source defines it; it never talks to a
 //! cluster (that is [`ocitool_adapters::kubectl`]) and never touches credentials' values.
 
+pub mod base_repo;
+pub mod chart;
 pub mod model;
 pub mod render;
 pub mod verify;

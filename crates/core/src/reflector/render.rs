@@ -6,6 +6,7 @@
 //! callers stage the returned files (and run kubectl/kubeconform) themselves. Output is byte-stable
 //! for equal options, because it is checked into fleet repos and reviewed as diffs.
 
+use super::chart;
 use anyhow::{Context, Result, anyhow, bail};
 use regex::Regex;
 use serde_yaml::{Mapping, Value};
@@ -85,7 +86,7 @@ impl RenderOptions {
     /// Every parameter problem at once, so one run tells the user all there is to fix.
     pub fn validate(&self) -> Result<()> {
         let problems: Vec<String> = [
-            check_semver("chart_version", &self.chart_version),
+            check_chart_version("chart_version", &self.chart_version),
             check_dns_label("namespace", &self.namespace),
             check_dns_subdomain("repository_name", &self.repository_name),
             check_https_url("repository_url", &self.repository_url),
@@ -93,6 +94,7 @@ impl RenderOptions {
         ]
         .into_iter()
         .filter_map(Result::err)
+        .chain(chart::check_values(&merged_values(&self.values)))
         .collect();
         if problems.is_empty() {
             return Ok(());
@@ -170,6 +172,10 @@ pub fn parse_values_file(origin: &str, text: &str) -> Result<Mapping> {
         ),
     };
     check_values_keys(&values).map_err(|e| anyhow!("{origin}: {e}"))?;
+    let refused = chart::check_values(&values);
+    if !refused.is_empty() {
+        bail!("{origin}:\n  - {}", refused.join("\n  - "));
+    }
     Ok(values)
 }
 
@@ -337,7 +343,7 @@ fn scalar(value: &Value) -> Result<String> {
 
 /// serde_yaml knows when a string must be quoted (`"true"`, `"1"`, `": "`), but writes multi-line
 /// strings as block scalars; those become JSON strings, which YAML reads as double-quoted scalars.
-fn quote(s: &str) -> Result<String> {
+pub(crate) fn quote(s: &str) -> Result<String> {
     let yaml = serde_yaml::to_string(s).context("quoting a YAML string")?;
     let yaml = yaml.strip_suffix('\n').unwrap_or(&yaml);
     if yaml.contains('\n') {
@@ -368,6 +374,12 @@ fn check_semver(param: &str, version: &str) -> Result<(), String> {
         "{param} {version:?} is not a semantic version (semver 2.0: MAJOR.MINOR.PATCH with optional \
          -pre-release and +build, no leading \"v\"), e.g. \"{CHART_VERSION}\""
     ))
+}
+
+/// A semantic version first (the clearer message for a typo), then the one version ocitool supports.
+fn check_chart_version(param: &str, version: &str) -> Result<(), String> {
+    check_semver(param, version)?;
+    chart::check_version(param, version)
 }
 
 fn is_dns_label(s: &str) -> bool {
