@@ -54,9 +54,12 @@ pub fn render(engine: &Engine) -> String {
             "### `{name}`\n\n{}\n\n",
             doc_text(&ty["docComments"])
         ));
-        let members = functions
+        let mut members: Vec<&Value> = functions
             .iter()
-            .filter(|f| first_param_type(f) == Some(name) && !is_printer(f));
+            .filter(|f| first_param_type(f) == Some(name) && !is_printer(f))
+            .collect();
+        // Rhai lists functions by name; overloads of one name in no fixed order, so by signature.
+        members.sort_by_key(|f| (f["name"].as_str().unwrap_or_default(), signature(f)));
         for f in members {
             out.push_str(&member_line(f));
         }

@@ -10,6 +10,7 @@ use super::script_type::{ScriptType, ScriptVisible, TypeRegistry};
 use ocitool_adapters::kubectl::Kubectl;
 use ocitool_core::creds::{Credentials, Merged, Password};
 use ocitool_core::reflector::SourceOptions;
+use ocitool_core::reflector::base_repo::BaseRepo;
 use ocitool_core::reflector::render::RenderOptions;
 use ocitool_core::reflector::verify::ClusterSnapshot;
 use ocitool_core::repo_path::RepoPath;
@@ -36,6 +37,7 @@ pub fn register(engine: &mut Engine) {
         .add::<SourceOptions>()
         .add::<Target>()
         .add::<RenderOptions>()
+        .add::<BaseRepo>()
         .add::<DeployReport>()
         .add::<Finding>()
         .add::<Kubectl>()
@@ -142,7 +144,9 @@ impl ScriptVisible for Scan {
             .with_get("source", |s: &mut Scan| optional(s.source.as_ref().map(RepoPath::to_string)))
             .and_comments(&["/// Path of the existing consolidated source, or () when there is none."])
             .with_get("deploys_reflector", |s: &mut Scan| s.deploys_reflector)
-            .and_comments(&["/// Whether the overlay deploys Reflector (a Flux Kustomization of `managed-services/reflector` or a HelmRelease `reflector`)."])
+            .and_comments(&["/// Whether the overlay deploys Reflector in a way Flux can carry out: a Flux Kustomization of `managed-services/reflector` that a kustomization lists and whose `sourceRef` names a source Flux applies from the overlay (for the fleet repository itself: whose path exists in it), or a HelmRelease `reflector`."])
+            .with_get("reflector_problem", |s: &mut Scan| optional(s.reflector_problem.clone()))
+            .and_comments(&["/// Why the Reflector deployment found cannot work (a dangling `sourceRef`, an unlisted file, a missing path), naming the file and the fix; () when it works or there is none."])
             .with_get("warnings", |s: &mut Scan| strings(s.warnings.clone()))
             .and_comments(&["/// Findings worth telling the user (unreferenced or unencrypted files)."]);
     }
@@ -251,6 +255,17 @@ impl ScriptVisible for RenderOptions {
             .with_get("repository_url", |o: &mut RenderOptions| o.repository_url.clone())
             .and_comments(&["/// https URL of the Helm chart repository."])
             .on_print(|o: &mut RenderOptions| format!("reflector {} in {}", o.chart_version, o.namespace));
+    }
+}
+
+impl ScriptVisible for BaseRepo {
+    fn describe(b: &mut ScriptType<Self>) {
+        b.with_comments(&["/// The GitRepository a cluster's Reflector wiring applies the base from (see `base_repo`)."])
+            .with_get("name", |r: &mut BaseRepo| r.name.clone())
+            .and_comments(&["/// Its name, in flux-system."])
+            .with_get("url", |r: &mut BaseRepo| optional(r.remote.as_ref().map(|m| m.url.clone())))
+            .and_comments(&["/// The base repository's URL when ocitool renders the GitRepository, or () when it must exist."])
+            .on_print(|r: &mut BaseRepo| r.to_string());
     }
 }
 

@@ -1,15 +1,20 @@
 //! Staging the Reflector manifests of [`ocitool_core::reflector::render`] into a fleet repository: the base under
-//! [`BASE_PATH`] (base repo) and a cluster overlay's wiring (`managed-services/fluxcd/`).
+//! [`BASE_PATH`] (base repo) and a cluster overlay's wiring (`managed-services/fluxcd/`), whose
+//! `sourceRef` must resolve: to a GitRepository Flux already applies from the overlay, or to one
+//! rendered beside it ([`ocitool_core::reflector::base_repo`]).
 //!
 //! Everything goes through the [`Workspace`]'s changeset, so `--dry-run` shows it and nothing is
 //! written until the host applies. This module must never overwrite a file that differs from the
 //! render unless asked to (`force`): such a file is reported and left as it is, because it may hold
-//! someone's hand edit. Kustomizations are only ever edited with the format-preserving editor.
+//! someone's hand edit, and never wire a `sourceRef` that names nothing. Kustomizations are only
+//! ever edited with the format-preserving editor.
 
-use crate::repo::Overlay;
+use crate::flux_sources::{self, GIT_REPOSITORY};
+use crate::repo::{self, Overlay};
 use crate::workspace::Workspace;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use ocitool_core::reflector::SourceOptions;
+use ocitool_core::reflector::base_repo::{self, BaseRepo, SOURCE_FILE};
 use ocitool_core::reflector::render::{
     self, BASE_PATH, HEADER, OVERLAY_FILE, RenderOptions, overlay_kustomization,
 };
@@ -123,32 +128,131 @@ pub fn stage_base(ws: &mut Workspace, opts: &RenderOptions, force: bool) -> Resu
     Ok(report)
 }
 
-/// Stage the overlay's Flux Kustomization applying the base from GitRepository `source_name`, and
-/// register it: in `managed-services/fluxcd/kustomization.yaml`, and that directory in the overlay
-/// root when the kustomization had to be created.
+/// Stage the overlay's Flux Kustomization applying the base from `base`, the GitRepository
+/// rendered beside it when `base` has a remote, and register both: in
+/// `managed-services/fluxcd/kustomization.yaml`, and that directory in the overlay root when the
+/// kustomization had to be created. Refuses, before staging anything, a `base` that would leave
+/// the wiring's `sourceRef` dangling (see [`base_source_file`]).
 pub fn stage_overlay_wiring(
     ws: &mut Workspace,
     overlay: &Overlay,
-    source_name: &str,
+    base: &BaseRepo,
     opts: &RenderOptions,
     force: bool,
 ) -> Result<DeployReport> {
+    let source = base_source_file(ws, overlay, base)?;
+    let content = overlay_kustomization(&base.name, opts)?;
     let mut report = DeployReport::default();
-    let content = overlay_kustomization(source_name, opts)?;
-    report.stage(ws, &overlay.join(OVERLAY_FILE), &content, force)?;
-    let fluxcd = overlay.join(&format!("{FLUXCD_DIR}/kustomization.yaml"));
-    if ws.exists(&fluxcd)? {
-        let added = ws.add_resource(&fluxcd, &overlay.join(OVERLAY_FILE))?;
-        report.edited(&fluxcd, added);
-        return Ok(report);
+    let mut entries = vec![overlay.join(OVERLAY_FILE)];
+    report.stage(ws, &entries[0], &content, force)?;
+    if let Some(text) = source {
+        let path = overlay.join(SOURCE_FILE);
+        report.stage(ws, &path, &text, force)?;
+        entries.push(path);
     }
-    ws.write(&fluxcd, FLUXCD_KUSTOMIZATION)?;
-    report.written.push(fluxcd.to_string());
-    // A fluxcd directory that had no kustomization cannot have been listed in the root yet.
-    let root = overlay.join("kustomization.yaml");
-    let added = ws.add_resource(&root, &overlay.join(FLUXCD_DIR))?;
-    report.edited(&root, added);
+    let fluxcd = overlay.join(&format!("{FLUXCD_DIR}/kustomization.yaml"));
+    let created = !ws.exists(&fluxcd)?;
+    if created {
+        ws.write(&fluxcd, FLUXCD_KUSTOMIZATION)?;
+        report.written.push(fluxcd.to_string());
+        // A fluxcd directory that had no kustomization cannot have been listed in the root yet.
+        let root = overlay.join("kustomization.yaml");
+        let added = ws.add_resource(&root, &overlay.join(FLUXCD_DIR))?;
+        report.edited(&root, added);
+    }
+    let mut added = false;
+    for entry in &entries {
+        added |= ws.add_resource(&fluxcd, entry)?;
+    }
+    if !created {
+        report.edited(&fluxcd, added);
+    }
     Ok(report)
+}
+
+/// The GitRepository file to stage beside the wiring, if `base` is to be rendered; an error when
+/// the wiring's `sourceRef` would not resolve. Without a remote, `base` must be a GitRepository
+/// in flux-system that Flux applies from the overlay (and, for the fleet repository itself,
+/// [`BASE_PATH`] must exist in it); with one, no other file may define that name (kustomize
+/// refuses two objects with one id, and ocitool would not know which URL is meant).
+fn base_source_file(ws: &Workspace, overlay: &Overlay, base: &BaseRepo) -> Result<Option<String>> {
+    let idx = repo::index(ws.changeset(), overlay)?;
+    let applied = flux_sources::applied(&idx, overlay);
+    let sources = flux_sources::sources(&idx, &applied);
+    let own = overlay.join(SOURCE_FILE);
+    let found = sources
+        .iter()
+        .find(|s| s.is(GIT_REPOSITORY, &base.name, Some(base_repo::NAMESPACE)));
+    match (&base.remote, found) {
+        (Some(_), Some(existing)) if existing.file != own => bail!(
+            "base_source `{}` is already defined, as {} (url {}); ocitool renders no second \
+             GitRepository of that name. Leave base_url, base_ref and base_secret out to wire Reflector \
+             to it, or give the new one another name with --set base_source=NAME",
+            base.name,
+            existing.file,
+            existing.url.as_deref().unwrap_or("none")
+        ),
+        (Some(remote), _) => Ok(Some(base_repo::git_repository(&base.name, remote)?)),
+        (None, Some(existing)) if existing.name == base_repo::BOOTSTRAP_SOURCE => {
+            require_base_in_fleet_repo(ws)?;
+            Ok(None)
+        }
+        (None, Some(_)) => Ok(None),
+        (None, None) => bail!(missing_base_source(&idx, &applied, &sources, overlay, base)),
+    }
+}
+
+/// `flux-system` is the fleet repository, so the base Kustomization's path must be in it.
+fn require_base_in_fleet_repo(ws: &Workspace) -> Result<()> {
+    if ws
+        .changeset()
+        .files_under(&RepoPath::new(BASE_PATH)?)?
+        .is_empty()
+    {
+        bail!(
+            "base_source `{}` is the fleet repository itself, but it has no {BASE_PATH}, so Flux would \
+             fail to build the wiring. Render the base into this repository first (ocitool run \
+             deploy-reflector --repo {}, without customer and cluster), or name the base repository's \
+             GitRepository with --set base_source=NAME",
+            base_repo::BOOTSTRAP_SOURCE,
+            ws.root().display()
+        );
+    }
+    Ok(())
+}
+
+/// The refusal for a `base_source` that does not exist: what does, and both ways out.
+fn missing_base_source(
+    idx: &repo::OverlayIndex,
+    applied: &flux_sources::Applied,
+    sources: &[flux_sources::FluxSource],
+    overlay: &Overlay,
+    base: &BaseRepo,
+) -> String {
+    let mut message = format!(
+        "base_source `{}`: no GitRepository of that name in {} is applied by Flux from {}",
+        base.name,
+        base_repo::NAMESPACE,
+        overlay.path
+    );
+    for file in flux_sources::unapplied_definitions(idx, applied, GIT_REPOSITORY, &base.name) {
+        message += &format!(" ({file} defines it, but no kustomization lists that file)");
+    }
+    // A source serving another repository than the fleet's is probably the base repository.
+    let example_url = sources
+        .iter()
+        .filter(|s| s.kind == GIT_REPOSITORY && s.name != base_repo::BOOTSTRAP_SOURCE)
+        .find_map(|s| s.url.clone())
+        .unwrap_or_else(|| "URL".to_string());
+    message += &format!(
+        ", so the wiring's sourceRef would dangle and Flux would never deploy Reflector. GitRepositories \
+         found: {}. Either name the one serving the base repository (the repository holding {BASE_PATH}) \
+         with --set base_source=NAME, or have deploy-reflector render one beside the wiring ({SOURCE_FILE}), \
+         e.g. --set base_source=reflector-base --set base_url={example_url} [--set base_ref=BRANCH|tag:TAG] \
+         [--set base_secret=SECRET]",
+        flux_sources::listing(sources)
+    );
+    message
 }
 
 /// Render options from `--set` parameters (`get` looks one up): `chart_version`, `namespace`,
@@ -242,20 +346,144 @@ mod tests {
         assert!(hand_edit_reason(&edited).starts_with("edited since"));
     }
 
+    const ROOT: &str = "applications/overlays/prod/kustomization.yaml";
+
+    /// An overlay whose flux-system directory applies GitRepository `base`.
+    fn overlay_with_base(ws: &mut Workspace) {
+        let at = |p: &str| RepoPath::new(&format!("applications/overlays/prod/{p}")).unwrap();
+        ws.write(
+            &at("kustomization.yaml"),
+            "# keep me\nresources:\n  - flux-system\n",
+        )
+        .unwrap();
+        ws.write(
+            &at("flux-system/kustomization.yaml"),
+            "resources:\n  - base-repo.yaml\n",
+        )
+        .unwrap();
+        ws.write(
+            &at("flux-system/base-repo.yaml"),
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: base\n  \
+             namespace: flux-system\nspec:\n  url: https://git.example.com/base.git\n",
+        )
+        .unwrap();
+    }
+
+    fn base(name: &str, url: Option<&str>) -> BaseRepo {
+        BaseRepo::new(name, url, None, None).unwrap()
+    }
+
     #[test]
     fn wiring_creates_the_fluxcd_kustomization_and_lists_it_in_the_root() {
         let (_dir, mut ws) = workspace();
-        let root = &RepoPath::new("applications/overlays/prod/kustomization.yaml").unwrap();
-        ws.write(root, "# keep me\nresources:\n  - flux-system\n")
-            .unwrap();
+        overlay_with_base(&mut ws);
+        let root = &RepoPath::new(ROOT).unwrap();
         let opts = RenderOptions::default();
-        let report = stage_overlay_wiring(&mut ws, &overlay(), "base", &opts, false).unwrap();
+        let base = base("base", None);
+        let report = stage_overlay_wiring(&mut ws, &overlay(), &base, &opts, false).unwrap();
         assert_eq!(report.written.len(), 3, "{report:?}");
         let text = ws.read(root).unwrap().unwrap();
         assert!(text.starts_with("# keep me\n"), "{text}");
         assert!(text.contains("  - managed-services/fluxcd\n"), "{text}");
-        let again = stage_overlay_wiring(&mut ws, &overlay(), "base", &opts, false).unwrap();
+        let again = stage_overlay_wiring(&mut ws, &overlay(), &base, &opts, false).unwrap();
         assert!(again.written.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn a_base_source_that_does_not_exist_is_refused_before_staging() {
+        let (_dir, mut ws) = workspace();
+        overlay_with_base(&mut ws);
+        let staged = ws.pending().unwrap().len();
+        let err = stage_overlay_wiring(
+            &mut ws,
+            &overlay(),
+            &base("platform", None),
+            &RenderOptions::default(),
+            false,
+        )
+        .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with("base_source `platform`: no GitRepository of that name"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`base` in flux-system (applications/overlays/prod/flux-system/base-repo.yaml, https://git.example.com/base.git)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("--set base_url=https://git.example.com/base.git"),
+            "{text}"
+        );
+        assert_eq!(ws.pending().unwrap().len(), staged);
+    }
+
+    #[test]
+    fn a_base_url_renders_the_source_beside_the_wiring_once() {
+        let (_dir, mut ws) = workspace();
+        overlay_with_base(&mut ws);
+        let opts = RenderOptions::default();
+        let new = base(
+            "reflector-base",
+            Some("https://git.example.com/platform.git"),
+        );
+        let report = stage_overlay_wiring(&mut ws, &overlay(), &new, &opts, false).unwrap();
+        let source = overlay().join(SOURCE_FILE);
+        assert!(report.written.contains(&source.to_string()), "{report:?}");
+        let fluxcd = ws
+            .read(&overlay().join("managed-services/fluxcd/kustomization.yaml"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            fluxcd.ends_with("  - reflector.yaml\n  - reflector-source.yaml\n"),
+            "{fluxcd}"
+        );
+        let again = stage_overlay_wiring(&mut ws, &overlay(), &new, &opts, false).unwrap();
+        assert!(again.written.is_empty(), "{again:?}");
+        // The rendered source now exists, so naming it alone resolves too.
+        let named = stage_overlay_wiring(
+            &mut ws,
+            &overlay(),
+            &base("reflector-base", None),
+            &opts,
+            false,
+        )
+        .unwrap();
+        assert!(named.written.is_empty(), "{named:?}");
+
+        let taken = base("base", Some("https://git.example.com/other.git"));
+        let err = format!(
+            "{:#}",
+            stage_overlay_wiring(&mut ws, &overlay(), &taken, &opts, false).unwrap_err()
+        );
+        assert!(
+            err.starts_with("base_source `base` is already defined, as applications/overlays/prod/flux-system/base-repo.yaml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_fleet_repository_as_base_needs_the_base_in_it() {
+        let (_dir, mut ws) = workspace();
+        overlay_with_base(&mut ws);
+        let sync = overlay().join("flux-system/gotk-sync.yaml");
+        ws.write(
+            &sync,
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n  \
+             namespace: flux-system\nspec:\n  url: ssh://git@git.example.com/fleet.git\n",
+        )
+        .unwrap();
+        ws.add_resource(&overlay().join("flux-system/kustomization.yaml"), &sync)
+            .unwrap();
+        let own = base("flux-system", None);
+        let opts = RenderOptions::default();
+        let err = format!(
+            "{:#}",
+            stage_overlay_wiring(&mut ws, &overlay(), &own, &opts, false).unwrap_err()
+        );
+        assert!(err.contains(&format!("has no {BASE_PATH}")), "{err}");
+        stage_base(&mut ws, &opts, false).unwrap();
+        stage_overlay_wiring(&mut ws, &overlay(), &own, &opts, false).unwrap();
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! [`Changeset`], so a scan sees what the script has staged. This module only reads; it never
 //! decrypts (that needs keys, see [`ocitool_adapters::sops`]) and never decides what to change.
 
+use crate::flux_sources::{self, ReflectorWiring};
 use anyhow::{Context, Result, bail};
 use ocitool_adapters::changeset::Changeset;
 use ocitool_core::kustomize;
@@ -203,12 +204,16 @@ pub struct KustomizationFile {
 pub struct FluxKustomization {
     pub file: RepoPath,
     pub name: String,
+    /// `metadata.namespace`, if the manifest sets it.
+    pub namespace: Option<String>,
     /// `spec.path` as Flux resolves it (`./a/b/` → `a/b`, see [`RepoPath::within_root`]):
     /// relative to the root of its source.
     pub path: RepoPath,
     pub target_namespace: Option<String>,
     pub source_kind: String,
     pub source_name: String,
+    /// `spec.sourceRef.namespace`; when absent Flux uses the Kustomization's own namespace.
+    pub source_namespace: Option<String>,
     pub decryption_provider: Option<String>,
     /// `spec.decryption.secretRef.name`: the Secret holding the cluster's sops key.
     pub decryption_secret: Option<String>,
@@ -296,10 +301,12 @@ fn flux_kustomization(file: &RepoPath, doc: &Value) -> Option<FluxKustomization>
     Some(FluxKustomization {
         file: file.clone(),
         name: manifest::name(doc).unwrap_or_default().to_string(),
+        namespace: manifest::namespace(doc).map(String::from),
         path: RepoPath::within_root(&spec(&["path"]).unwrap_or_default()).ok()?,
         target_namespace: spec(&["targetNamespace"]),
         source_kind: spec(&["sourceRef", "kind"]).unwrap_or_default(),
         source_name: spec(&["sourceRef", "name"]).unwrap_or_default(),
+        source_namespace: spec(&["sourceRef", "namespace"]),
         decryption_provider: spec(&["decryption", "provider"]),
         decryption_secret: spec(&["decryption", "secretRef", "name"]),
     })
@@ -455,18 +462,6 @@ impl OverlayIndex {
         }
         found
     }
-
-    /// True when the overlay deploys Reflector: a Flux Kustomization applying
-    /// `…/managed-services/reflector`, or a HelmRelease named `reflector` among its files.
-    pub fn deploys_reflector(&self) -> bool {
-        self.flux_kustomizations
-            .iter()
-            .any(|f| f.path.as_str().ends_with("managed-services/reflector"))
-            || self.documents.values().flatten().any(|d| {
-                manifest::is(d, "helm.toolkit.fluxcd.io", "HelmRelease")
-                    && manifest::name(d) == Some("reflector")
-            })
-    }
 }
 
 /// A Flux HelmRepository or OCIRepository: the sources that pull with a `secretRef`.
@@ -540,7 +535,11 @@ pub struct Scan {
     pub files: Vec<CredFile>,
     /// The existing consolidated source, if the cluster was consolidated before.
     pub source: Option<RepoPath>,
+    /// Whether the overlay deploys Reflector in a way Flux can carry out (see
+    /// [`flux_sources::reflector_wiring`]).
     pub deploys_reflector: bool,
+    /// Why the Reflector deployment found cannot work (a dangling `sourceRef`, …), naming the file.
+    pub reflector_problem: Option<String>,
     pub warnings: Vec<String>,
 }
 
@@ -563,13 +562,18 @@ pub fn scan(cs: &Changeset, overlay: &Overlay) -> Result<Scan> {
     for k in &idx.kustomizations {
         k.check_entries()?;
     }
+    let wiring = flux_sources::reflector_wiring(cs, &idx, overlay)?;
     let mut scan = Scan {
         overlay: overlay.clone(),
         files: Vec::new(),
         source: cs
             .exists(&overlay.source_path())?
             .then(|| overlay.source_path()),
-        deploys_reflector: idx.deploys_reflector(),
+        deploys_reflector: wiring == ReflectorWiring::Resolves,
+        reflector_problem: match wiring {
+            ReflectorWiring::Dangling(problem) => Some(problem),
+            _ => None,
+        },
         warnings: Vec::new(),
     };
     // The index has already listed and parsed every YAML file of the overlay, these included.
@@ -793,10 +797,12 @@ mod tests {
         FluxKustomization {
             file: at("o/services/fluxcd/x.yaml"),
             name: name.into(),
+            namespace: Some("flux-system".into()),
             path: at(path),
             target_namespace: target_namespace.map(String::from),
             source_kind: "GitRepository".into(),
             source_name: OWN_SOURCE.into(),
+            source_namespace: None,
             decryption_provider: None,
             decryption_secret: None,
         }
