@@ -283,7 +283,9 @@ impl ScriptVisible for DeployReport {
             .with_get("hand_edited", |r: &mut DeployReport| hand_edits(&r.hand_edited))
             .and_comments(&["/// `path (reason)` of each differing file left untouched because force was not given."])
             .with_get("overwritten", |r: &mut DeployReport| hand_edits(&r.overwritten))
-            .and_comments(&["/// `path (reason)` of each differing file replaced because force was given."]);
+            .and_comments(&["/// `path (reason)` of each differing file replaced because force was given."])
+            .with_get("warnings", |r: &mut DeployReport| strings(r.warnings.clone()))
+            .and_comments(&["/// What the user should know about the result, e.g. a wiring no kustomization reachable from the overlay root includes."]);
     }
 }
 

@@ -443,11 +443,21 @@ fn an_existing_fluxcd_kustomization_gets_the_entry_appended() {
     );
     let root_before = fleet.read(&overlay_file("kustomization.yaml"));
 
-    wire(&fleet).succeeds();
+    wire(&fleet).succeeds().stderr_has(&format!(
+        "{} is listed in {kustomization}, but no kustomization reachable from {OVERLAY}/kustomization.yaml \
+         includes managed-services/fluxcd, so Flux would not apply it",
+        overlay_file(OVERLAY_FILE)
+    ));
     let text = fleet.read(&kustomization);
     assert_eq!(text, format!("{original}  - reflector.yaml\n"));
     // The directory's kustomization existed, so whoever made it decides whether the root lists it.
     assert_eq!(fleet.read(&overlay_file("kustomization.yaml")), root_before);
+    // Until it does, the wiring is never applied, and consolidate says so.
+    consolidate(&fleet).fails(1).stderr_has(&format!(
+        "{}: Flux Kustomization `reflector` (applying applications/base/managed-services/reflector) is in no \
+         kustomization reachable from {OVERLAY}",
+        overlay_file(OVERLAY_FILE)
+    ));
 }
 
 #[test]

@@ -57,6 +57,8 @@ pub struct DeployReport {
     pub hand_edited: Vec<HandEdit>,
     /// Differing files replaced because `force` was given.
     pub overwritten: Vec<HandEdit>,
+    /// What the user should know about the result, e.g. a wiring Flux would not apply.
+    pub warnings: Vec<String>,
 }
 
 impl DeployReport {
@@ -167,7 +169,30 @@ pub fn stage_overlay_wiring(
     if !created {
         report.edited(&fluxcd, added);
     }
+    report
+        .warnings
+        .extend(unapplied_warning(ws, overlay, &fluxcd)?);
     Ok(report)
+}
+
+/// An existing fluxcd kustomization is left where its author put it, even when nothing reachable
+/// from the overlay root lists it; then Flux would not apply the wiring, which the user must hear.
+fn unapplied_warning(
+    ws: &Workspace,
+    overlay: &Overlay,
+    fluxcd: &RepoPath,
+) -> Result<Option<String>> {
+    let idx = repo::index(ws.changeset(), overlay)?;
+    let wiring = overlay.join(OVERLAY_FILE);
+    if flux_sources::applied(&idx, overlay).contains(&wiring) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{wiring} is listed in {fluxcd}, but no kustomization reachable from {}/kustomization.yaml \
+         includes {FLUXCD_DIR}, so Flux would not apply it (and consolidate refuses the cluster); add \
+         `{FLUXCD_DIR}` to the overlay's kustomization",
+        overlay.path
+    )))
 }
 
 /// The GitRepository file to stage beside the wiring, if `base` is to be rendered; an error when
