@@ -566,12 +566,8 @@ mod opencenter {
 
     const PROD: &str = "applications/overlays/prod";
 
-    /// As tests/integration/opencenter.rs has it: the shared folder carries
-    /// `registry-credentials.yaml`, so every `oci-creds.yaml` here belongs to one service.
     fn fleet() -> Fleet {
-        let mut spec = Spec::standard(None);
-        spec.shared.file = "registry-credentials.yaml".into();
-        Fleet::opencenter(&spec).0
+        Fleet::opencenter(&Spec::standard(None)).0
     }
 
     fn wire(fleet: &Fleet) -> support::Cmd {
@@ -632,7 +628,8 @@ mod opencenter {
         );
         consolidate(&fleet)
             .succeeds()
-            .stdout_has("prod: consolidated");
+            .stdout_has("prod: consolidated")
+            .leaks_none(&Spec::standard(None).passwords());
     }
 
     #[test]
@@ -656,7 +653,8 @@ mod opencenter {
         assert_eq!(fleet.snapshot(), settled);
         consolidate(&fleet)
             .succeeds()
-            .stdout_has("prod: consolidated");
+            .stdout_has("prod: consolidated")
+            .leaks_none(&Spec::standard(None).passwords());
 
         // A hand edit renaming the source leaves the wiring dangling: consolidate names the file.
         let source = format!("{PROD}/{SOURCE_FILE}");
