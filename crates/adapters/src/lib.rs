@@ -8,6 +8,7 @@
 //! let a plaintext credential reach the disk or an error message.
 
 pub mod changeset;
+pub mod flux;
 pub mod kubectl;
 pub mod kustomize;
 pub mod password;
