@@ -7,6 +7,7 @@
 //! composes both into plans. The cross-cutting rule starts here: plaintext credentials live only
 //! inside [`creds::Credentials`] and every value decoded is registered with [`redact`].
 
+pub mod consumers;
 pub mod creds;
 pub mod kustomize;
 pub mod manifest;
