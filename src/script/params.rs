@@ -8,7 +8,12 @@
 //! //! kind: Consolidation
 //! //! param cluster: selector — cluster overlay; leave out for every cluster of the customer
 //! //! param require_reflector: bool = true — refuse clusters that do not deploy Reflector
+//! //! param source.*: path — local checkout of Flux source NAME (--set source.NAME=DIR)
 //! ```
+//!
+//! A name ending in `.*` declares a family: `--set source.NAME=VALUE` for any non-empty NAME, each
+//! value typed as declared, gathered into one map the script reads as `params.source` (NAME →
+//! value; empty when none is given). Every other key is still checked exactly.
 //!
 //! Rhai's parser collects `//!` lines into the AST ([`rhai::AST::doc`]), so the host compiles the
 //! script and reads them, but never evaluates anything to learn them. This module then checks the
@@ -69,9 +74,13 @@ impl ParamType {
     }
 }
 
+/// What ends a family's declared name: `source.*` takes `--set source.NAME=…`.
+const FAMILY: &str = ".*";
+
 /// One `//! param` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamDecl {
+    /// The name, or for a family `prefix.*`.
     pub name: String,
     pub ty: ParamType,
     /// The value used when `--set` does not give one; None: the script sees no value (`()`).
@@ -126,16 +135,41 @@ impl Declaration {
         self.params.iter().find(|p| p.name == name)
     }
 
+    /// The family `key` belongs to (`source.x` → `source.*`) and the member's name, if declared.
+    fn family<'k>(&self, key: &'k str) -> Option<(&ParamDecl, &'k str)> {
+        let (prefix, member) = key.split_once('.')?;
+        let decl = self.param(&format!("{prefix}{FAMILY}"))?;
+        Some((decl, member))
+    }
+
     /// Check `--set` pairs (in command-line order) and return the script's `params` map: every
     /// given value typed, every missing one with a default filled in.
     pub fn bind(&self, given: &[(String, String)]) -> Result<Map, UsageError> {
         let mut map = Map::new();
+        for decl in self.params.iter().filter(|p| p.family().is_some()) {
+            map.insert(decl.family().unwrap_or_default().into(), Map::new().into());
+        }
         for (key, value) in given {
+            let twice = || UsageError(format!("--set {key} is given twice; give it once"));
+            if let Some((decl, member)) = self.family(key) {
+                if member.is_empty() {
+                    return Err(UsageError(format!(
+                        "--set {key}= names no member; give it as --set {}=VALUE",
+                        decl.shown_name()
+                    )));
+                }
+                let value = typed(decl, value)?;
+                let prefix = decl.family().unwrap_or_default();
+                let mut members = map[prefix].clone().cast::<Map>();
+                if members.insert(member.into(), value).is_some() {
+                    return Err(twice());
+                }
+                map.insert(prefix.into(), members.into());
+                continue;
+            }
             let decl = self.known(key)?;
             if map.contains_key(key.as_str()) {
-                return Err(UsageError(format!(
-                    "--set {key} is given twice; give it once"
-                )));
+                return Err(twice());
             }
             map.insert(key.as_str().into(), typed(decl, value)?);
         }
@@ -158,14 +192,14 @@ impl Declaration {
                     .to_string(),
             ));
         }
-        self.param(key).ok_or_else(|| {
+        self.param(key).filter(|p| p.family().is_none()).ok_or_else(|| {
             let mut message = format!("unknown parameter `{key}`");
             if key == RETIRED_FORMAT {
                 message.push_str("; the output format is `-o json` (`--output json`) now");
             } else if let Some(near) = self.nearest(key) {
                 message.push_str(&format!("; did you mean `{near}`?"));
             }
-            let names: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
+            let names: Vec<String> = self.params.iter().map(ParamDecl::shown_name).collect();
             message.push_str(&format!(
                 " (this script takes: {}; see `ocitool run SCRIPT --help`)",
                 if names.is_empty() {
@@ -179,10 +213,18 @@ impl Declaration {
     }
 
     /// The declared name closest to `key`, when it is close enough to be a typo.
-    fn nearest(&self, key: &str) -> Option<&str> {
+    fn nearest(&self, key: &str) -> Option<String> {
         self.params
             .iter()
-            .map(|p| (strsim::jaro_winkler(key, &p.name), p.name.as_str()))
+            .map(|p| {
+                let name = p.family().unwrap_or(&p.name);
+                let head = key.split('.').next().unwrap_or(key);
+                let score = strsim::jaro_winkler(key, name).max(match p.family() {
+                    Some(_) => strsim::jaro_winkler(head, name),
+                    None => 0.0,
+                });
+                (score, p.shown_name())
+            })
             .filter(|(score, _)| *score > 0.8)
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, name)| name)
@@ -209,14 +251,28 @@ impl Declaration {
 }
 
 impl ParamDecl {
-    /// `name: type = default` (as declared), for help and the API reference.
+    /// `name: type = default` (as declared; a family as `prefix.NAME`), for help and the API reference.
     pub fn signature(&self) -> String {
+        let name = self.shown_name();
         match (&self.default, self.ty) {
             (Some(d), ParamType::Bool | ParamType::Int) => {
-                format!("{}: {} = {d}", self.name, self.ty.name())
+                format!("{name}: {} = {d}", self.ty.name())
             }
-            (Some(d), _) => format!("{}: {} = {d:?}", self.name, self.ty.name()),
-            (None, _) => format!("{}: {}", self.name, self.ty.name()),
+            (Some(d), _) => format!("{name}: {} = {d:?}", self.ty.name()),
+            (None, _) => format!("{name}: {}", self.ty.name()),
+        }
+    }
+
+    /// For a family (`source.*`), its prefix (`source`): the key of its map in `params`.
+    pub fn family(&self) -> Option<&str> {
+        self.name.strip_suffix(FAMILY)
+    }
+
+    /// The name as users type it: `source.NAME` for a family.
+    fn shown_name(&self) -> String {
+        match self.family() {
+            Some(prefix) => format!("{prefix}.NAME"),
+            None => self.name.clone(),
         }
     }
 }
@@ -244,12 +300,19 @@ fn parse_param(text: &str) -> Result<ParamDecl, String> {
             ty.trim()
         )
     })?;
-    Ok(ParamDecl {
+    let decl = ParamDecl {
         name: name.trim().to_string(),
         ty,
         default,
         doc: doc.trim().to_string(),
-    })
+    };
+    if decl.family().is_some() && decl.default.is_some() {
+        return Err(format!(
+            "{}: a family (`NAME.*`) has no default; the script gets an empty map",
+            malformed()
+        ));
+    }
+    Ok(decl)
 }
 
 fn unquote(value: &str) -> String {
@@ -310,7 +373,8 @@ mod tests {
         //! param cluster: selector — the cluster\n\
         //! param dry: bool = false — a flag\n\
         //! param prefer: list = \"\" — services\n\
-        //! param file: path = \"\" — a file\n";
+        //! param file: path = \"\" — a file\n\
+        //! param source.*: path — a checkout per source\n";
 
     fn set(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -349,6 +413,27 @@ mod tests {
             decl.bind(&set(&[("file", "-")])).unwrap()["file"].to_string(),
             "-"
         );
+    }
+
+    #[test]
+    fn a_family_gathers_its_members_into_one_map() {
+        let decl = Declaration::parse(DOC).unwrap();
+        assert_eq!(decl.params[4].signature(), "source.NAME: path");
+        let none = decl.bind(&[]).unwrap();
+        assert!(none["source"].clone().cast::<Map>().is_empty());
+        let map = decl
+            .bind(&set(&[("source.base", "b"), ("source.apps-x", "/abs")]))
+            .unwrap();
+        let sources = map["source"].clone().cast::<Map>();
+        assert!(sources["base"].to_string().ends_with("/b"), "typed as a path");
+        assert_eq!(sources["apps-x"].to_string(), "/abs");
+        let err = |pairs: &[(&str, &str)]| decl.bind(&set(pairs)).unwrap_err().0;
+        assert!(err(&[("source.a", "x"), ("source.a", "y")]).contains("given twice"));
+        assert!(err(&[("source.", "x")]).contains("names no member"));
+        assert!(err(&[("sourse.a", "x")]).contains("did you mean `source.NAME`?"));
+        assert!(err(&[("source", "x")]).contains("did you mean `source.NAME`?"));
+        assert!(err(&[("clster.a", "x")]).contains("unknown parameter `clster.a`"));
+        assert!(Declaration::parse("//! param source.*: path = \"x\" — no default").is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use ocitool_core::reflector::verify::ClusterSnapshot;
 use ocitool_core::repo_path::RepoPath;
 use ocitool_core::secret::SourceSpec;
 use ocitool_orchestration::deploy::{DeployReport, HandEdit};
+use ocitool_orchestration::flux_builds::{NamespacePlan, Sources};
 use ocitool_orchestration::login::LoginCheck;
 use ocitool_orchestration::others::OtherCredentials;
 use ocitool_orchestration::repo::{CredFile, Overlay, Scan};
@@ -35,6 +36,8 @@ pub fn register(engine: &mut Engine) {
         .add::<Merged>()
         .add::<SourceSpec>()
         .add::<SourceOptions>()
+        .add::<Sources>()
+        .add::<NamespacePlan>()
         .add::<Target>()
         .add::<RenderOptions>()
         .add::<BaseRepo>()
@@ -225,6 +228,28 @@ impl ScriptVisible for SourceOptions {
             .with_get("reflector_namespace", |o: &mut SourceOptions| o.reflector_namespace().to_string())
             .and_comments(&["/// Namespace Reflector runs in."])
             .on_print(|o: &mut SourceOptions| o.to_string());
+    }
+}
+
+impl ScriptVisible for Sources {
+    fn describe(b: &mut ScriptType<Self>) {
+        b.with_comments(&["/// Local checkouts of the sources Flux Kustomizations build from (see `flux_sources`): the fleet itself for GitRepository `flux-system`, `base_repo` for every other GitRepository, `source.NAME` for one source."])
+            .with_get("base_repo", |s: &mut Sources| optional(s.base_repo.as_ref().map(|p| p.display().to_string())))
+            .and_comments(&["/// The checkout every other GitRepository maps to, or ()."])
+            .with_get("names", |s: &mut Sources| strings(s.by_name.keys().cloned()))
+            .and_comments(&["/// The sources mapped one by one (`--set source.NAME=DIR`), sorted."]);
+    }
+}
+
+impl ScriptVisible for NamespacePlan {
+    fn describe(b: &mut ScriptType<Self>) {
+        b.with_comments(&["/// What `repo.plan_namespaces` decided: the namespaces the source is mirrored into and why."])
+            .with_get("namespaces", |p: &mut NamespacePlan| strings(p.namespaces.clone()))
+            .and_comments(&["/// Every namespace with a per-service copy and every namespace where built output uses the Secret, sorted."])
+            .with_get("added", |p: &mut NamespacePlan| strings(p.added.clone()))
+            .and_comments(&["/// The namespaces only a consumer in built output asks for (no per-service copy)."])
+            .with_get("warnings", |p: &mut NamespacePlan| strings(p.warnings.clone()))
+            .and_comments(&["/// Namespaces kept without a visible consumer, Kustomizations not checked, wrong kinds of use."]);
     }
 }
 

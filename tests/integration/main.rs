@@ -7,6 +7,7 @@ mod support;
 mod alerts;
 mod cli;
 mod consolidate;
+mod consumers;
 mod conventions;
 mod deploy_reflector;
 mod docs;

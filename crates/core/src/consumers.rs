@@ -72,13 +72,6 @@ pub fn consumers(docs: &[Value], target_namespace: Option<&str>, secret: &str) -
         .collect()
 }
 
-/// Whether a Flux source object is a HelmRepository or OCIRepository (the sources whose
-/// `secretRef` holds registry credentials).
-pub fn is_registry_source(doc: &Value) -> bool {
-    manifest::is(doc, FLUX_SOURCE_GROUP, "HelmRepository")
-        || manifest::is(doc, FLUX_SOURCE_GROUP, "OCIRepository")
-}
-
 fn namespace_of(doc: &Value, target_namespace: Option<&str>) -> Option<String> {
     let release_target = manifest::is(doc, FLUX_HELM_GROUP, "HelmRelease")
         .then(|| manifest::str_at(doc, &["spec", "targetNamespace"]))

@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod deploy;
+pub mod flux_builds;
 pub mod flux_sources;
 pub mod login;
 pub mod others;

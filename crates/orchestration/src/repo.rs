@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 const OVERLAYS: &str = "applications/overlays";
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
-const FLUX_KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
+pub const FLUX_KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 pub const FLUX_SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 /// The overlay's own GitRepository: Flux Kustomizations sourced from it have repo-root-relative paths.
 pub const OWN_SOURCE: &str = "flux-system";

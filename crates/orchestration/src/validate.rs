@@ -4,11 +4,17 @@
 //!
 //! The answer is a list of [`Finding`]s, each naming the file to fix and saying how. This module
 //! only reads: it never stages or writes anything, never prints, and never puts a secret value into
-//! a finding (credentials are decrypted into memory only to check that they parse). Builds run
-//! `kubectl kustomize` on the files on disk, so validate a repository before staging changes to it.
+//! a finding (credentials are decrypted into memory only to check that they parse). Flux
+//! Kustomizations are built as Flux builds them ([`flux_builds`], the `flux` CLI), and who needs
+//! the Secret is read from that output ([`ocitool_core::consumers`]); what could not be built is
+//! reported as not checked, never as "nothing needs it". Kustomization directories of the overlay
+//! that no Flux Kustomization applies are still built with `kubectl kustomize` (Flux never builds
+//! them, but a broken one is worth knowing). Builds read the files on disk, so validate a
+//! repository before staging changes to it.
 
+use crate::flux_builds::{self, Analysis, Build, Sources};
 use crate::prerequisites;
-use crate::repo::{self, FluxKustomization, Overlay, OverlayIndex, is_registry_source};
+use crate::repo::{self, Overlay, OverlayIndex, is_registry_source};
 use crate::sops_rules::{self, Coverage};
 use crate::workspace::Workspace;
 use anyhow::Result;
@@ -55,8 +61,8 @@ pub struct Finding {
 /// What to look at beyond the overlay.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Checkout of the repository other GitRepositories point at (e.g. the shared base).
-    pub base_repo: Option<PathBuf>,
+    /// Local checkouts of the sources Flux Kustomizations build from (beside the fleet itself).
+    pub sources: Sources,
     /// The source Secret's name and namespace the overlay must use.
     pub source: SourceOptions,
 }
@@ -78,18 +84,12 @@ impl Findings {
     }
 }
 
-/// A Flux Kustomization whose `spec.path` built, with the documents it would apply.
-struct Built<'a> {
-    flux: &'a FluxKustomization,
-    docs: Vec<Value>,
-}
-
 /// Validate `overlay`; fails only when the overlay cannot be read at all.
 pub fn validate(ws: &mut Workspace, overlay: &Overlay, options: &Options) -> Result<Vec<Finding>> {
     let idx = repo::index(ws.changeset(), overlay)?;
     let mut out = Findings::default();
     let source = check_single_source(ws, overlay, &mut out)?;
-    let builds = build_all(ws.root(), overlay, &idx, options, &mut out);
+    let builds = build_all(ws.root(), &idx, &options.sources, &mut out);
     check_secret_ref_namespaces(&idx, &builds, &mut out);
     if let Some(text) = source {
         check_reachable(ws.root(), overlay, &idx, &mut out);
@@ -175,94 +175,75 @@ fn consolidate_command(overlay: &Overlay) -> String {
 // ---------------------------------------------------------------------------------------------
 // Builds
 
-/// Where a Flux Kustomization's `spec.path` is on disk, or None when its source is not available.
-fn flux_dir(root: &Path, flux: &FluxKustomization, options: &Options) -> Option<PathBuf> {
-    if flux.is_own_source() {
-        return Some(root.join(&flux.path));
-    }
-    options.base_repo.as_ref().map(|base| base.join(&flux.path))
-}
-
-/// Build every kustomization directory of the overlay and every Flux Kustomization's path once
-/// (in parallel: `kubectl kustomize` dominates the run time), report failures, and return what built.
+/// Build every Flux Kustomization with flux, and with `kubectl kustomize` every kustomization
+/// directory of the overlay no Flux Kustomization reaches (in parallel); report what does not
+/// build or was not built, and return the Flux builds.
 fn build_all<'a>(
     root: &Path,
-    overlay: &Overlay,
     idx: &'a OverlayIndex,
-    options: &Options,
+    sources: &Sources,
     out: &mut Findings,
-) -> Vec<Built<'a>> {
-    // Directory to build → the file a failure is reported against.
-    let mut dirs: BTreeMap<PathBuf, String> = idx
-        .kustomizations
-        .iter()
-        .map(|k| (root.join(&k.dir), k.path.to_string()))
-        .collect();
-    let mut unseen = Vec::new();
-    for flux in &idx.flux_kustomizations {
-        match flux_dir(root, flux, options) {
-            Some(dir) => {
-                dirs.entry(dir).or_insert_with(|| flux.file.to_string());
-            }
-            None => unseen.push(format!("`{}` (from {})", flux.name, flux.source_name)),
-        }
+) -> Vec<Build<'a>> {
+    let (builds, unreached) = rayon::join(
+        || flux_builds::build_all(root, idx, sources),
+        || build_unreached(root, idx),
+    );
+    for (file, error) in unreached {
+        out.push(Severity::Error, &file, error);
     }
-    if !unseen.is_empty() {
-        out.push(
-            Severity::Info,
-            overlay.path.as_str(),
-            format!(
-                "the analysis saw the overlay only: Flux Kustomizations {} build from other repositories; \
-                 pass --set base_repo=DIR to include them",
-                unseen.join(", ")
-            ),
-        );
-    }
-    let built: BTreeMap<PathBuf, Result<String>> = dirs
-        .keys()
-        .cloned()
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|dir| {
-            let result = kustomize::build(&dir);
-            (dir, result)
-        })
-        .collect();
-    for (dir, result) in &built {
-        if let Err(e) = result {
-            let rel = dir.strip_prefix(root).unwrap_or(dir).display().to_string();
+    for build in &builds {
+        if let flux_builds::Outcome::Failed(why) = &build.outcome {
             out.push(
                 Severity::Error,
-                &dirs[dir],
-                format!("{rel} does not build: {e:#}"),
+                build.flux.file.as_str(),
+                format!(
+                    "Flux Kustomization `{}` does not build as Flux builds it (spec.path {}, source {}/{}): {why}; \
+                     fix what flux names and run again",
+                    build.flux.name, build.flux.path, build.flux.source_kind, build.flux.source_name
+                ),
             );
         }
     }
-    idx.flux_kustomizations
+    builds
+}
+
+/// `kubectl kustomize` over the overlay's kustomization directories that no Flux Kustomization
+/// sourced from the fleet reaches: (kustomization file, error) for each that does not build.
+fn build_unreached(root: &Path, idx: &OverlayIndex) -> Vec<(String, String)> {
+    let reached = |dir: &ocitool_core::repo_path::RepoPath| {
+        idx.flux_kustomizations
+            .iter()
+            .any(|f| f.is_own_source() && idx.reaches(&f.path, dir))
+    };
+    let dirs: BTreeMap<PathBuf, String> = idx
+        .kustomizations
         .iter()
-        .filter_map(|flux| {
-            let text = built.get(&flux_dir(root, flux, options)?)?.as_ref().ok()?;
-            let docs = manifest::parse_documents(flux.file.as_str(), text).ok()?;
-            Some(Built { flux, docs })
+        .filter(|k| !reached(&k.dir))
+        .map(|k| (root.join(&k.dir), k.path.to_string()))
+        .collect();
+    dirs.into_par_iter()
+        .filter_map(|(dir, file)| {
+            let e = kustomize::build(&dir).err()?;
+            let rel = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
+            Some((file, format!("{rel} does not build: {e:#}")))
         })
         .collect()
 }
 
 /// The overlay file that declares `doc` (same kind and name), for naming it in a finding.
 fn origin_of(idx: &OverlayIndex, doc: &Value) -> Option<String> {
-    let same = |d: &Value| {
-        manifest::kind(d) == manifest::kind(doc) && manifest::name(d) == manifest::name(doc)
-    };
-    idx.documents
-        .iter()
-        .find(|(_, docs)| docs.iter().any(same))
-        .map(|(file, _)| file.to_string())
+    let object = format!(
+        "{}/{}",
+        manifest::kind(doc).unwrap_or_default(),
+        manifest::name(doc).unwrap_or_default()
+    );
+    origin_by_name(idx, &object)
 }
 
 /// `secretRef.namespace` is not in the Flux schema: the field is dropped and the ref stays local.
-fn check_secret_ref_namespaces(idx: &OverlayIndex, builds: &[Built], out: &mut Findings) {
+fn check_secret_ref_namespaces(idx: &OverlayIndex, builds: &[Build], out: &mut Findings) {
     for built in builds {
-        for doc in built.docs.iter().filter(|d| is_registry_source(d)) {
+        for doc in built.docs().iter().filter(|d| is_registry_source(d)) {
             if manifest::str_at(doc, &["spec", "secretRef", "namespace"]).is_none() {
                 continue;
             }
@@ -282,104 +263,62 @@ fn check_secret_ref_namespaces(idx: &OverlayIndex, builds: &[Built], out: &mut F
 }
 
 // ---------------------------------------------------------------------------------------------
-// Who needs the secret
+// Who needs the secret (read from the builds, see ocitool_core::consumers)
 
-/// Whether a list of `{name: …}` references at `path` in `doc` names `secret`.
-fn names_in(doc: &Value, path: &[&str], secret: &str) -> bool {
-    manifest::at(doc, path)
-        .and_then(Value::as_sequence)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| manifest::str_at(r, &["name"]) == Some(secret))
-        })
-}
-
-/// A HelmRepository that fetches an HTTPS index (`spec.type` `default` or absent). Flux's
-/// HelmRepository spec: "For OCI Helm repositories, Kubernetes secrets of type
-/// kubernetes.io/dockerconfigjson are also supported"; an HTTPS repository's Secret "is expected to
-/// contain .data.username and .data.password" and one with neither is ignored.
-fn is_https_helm_repository(doc: &Value) -> bool {
-    manifest::is(doc, repo::FLUX_SOURCE_GROUP, "HelmRepository")
-        && manifest::str_at(doc, &["spec", "type"]).unwrap_or("default") != "oci"
-}
-
-/// Whether `doc` pulls with `secret`: a Flux source's `secretRef`, or `imagePullSecrets` of a
-/// Pod, a workload's pod template or a ServiceAccount.
-fn needs_secret(doc: &Value, secret: &str) -> bool {
-    if is_registry_source(doc) {
-        return manifest::str_at(doc, &["spec", "secretRef", "name"]) == Some(secret);
-    }
-    let pulls = |path: &[&str]| names_in(doc, path, secret);
-    match manifest::kind(doc).unwrap_or_default() {
-        "Pod" => pulls(&["spec", "imagePullSecrets"]),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
-            pulls(&["spec", "template", "spec", "imagePullSecrets"])
-        }
-        "CronJob" => pulls(&[
-            "spec",
-            "jobTemplate",
-            "spec",
-            "template",
-            "spec",
-            "imagePullSecrets",
-        ]),
-        "ServiceAccount" => pulls(&["imagePullSecrets"]),
-        _ => false,
-    }
-}
-
-/// Namespace → the objects there that need `secret`, placed where Flux applies them
-/// (`targetNamespace` wins over the built object's own namespace). An object with neither cannot
-/// be placed (Flux refuses to apply it), so it is reported instead of guessed.
-fn needs(
+/// What the builds say about the Secret `secret`, with findings for what is wrong or unseen.
+fn consumers(
+    overlay: &Overlay,
     idx: &OverlayIndex,
-    builds: &[Built],
+    builds: &[Build],
     secret: &str,
     source_namespace: &str,
     out: &mut Findings,
-) -> BTreeMap<String, BTreeSet<String>> {
-    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for built in builds {
-        for doc in built.docs.iter().filter(|d| needs_secret(d, secret)) {
-            let what = format!(
-                "{}/{}",
-                manifest::kind(doc).unwrap_or_default(),
-                manifest::name(doc).unwrap_or_default()
-            );
-            if is_https_helm_repository(doc) {
-                out.push(
-                    Severity::Error,
-                    &origin_of(idx, doc).unwrap_or_else(|| built.flux.file.to_string()),
-                    format!(
-                        "{what} is an HTTPS chart index (spec.type is not `oci`); Flux authenticates those only \
-                         with `username`/`password` keys, so the dockerconfigjson `{secret}` gives it no credentials. \
-                         Point spec.secretRef at a basic-auth Secret, or use the registry's oci:// URL with type: oci"
-                    ),
-                );
-            }
-            let namespace = built
-                .flux
-                .target_namespace
-                .as_deref()
-                .or_else(|| manifest::namespace(doc));
-            match namespace {
-                Some(ns) => {
-                    found.entry(ns.to_string()).or_default().insert(what);
-                }
-                None => out.push(
-                    Severity::Warning,
-                    &origin_of(idx, doc).unwrap_or_else(|| built.flux.file.to_string()),
-                    format!(
-                        "{what} needs `{secret}` but has no namespace: set `targetNamespace` on Flux Kustomization \
-                         `{}` ({}) or metadata.namespace, so Flux can apply it and the mirror can follow",
-                        built.flux.name, built.flux.file
-                    ),
-                ),
-            }
-        }
+) -> Analysis {
+    let analysis = flux_builds::analyse(builds, secret, source_namespace);
+    if !analysis.unmapped.is_empty() {
+        out.push(
+            Severity::Warning,
+            overlay.path.as_str(),
+            format!(
+                "not checked: Flux Kustomization(s) {} build from sources with no checkout here, so what they \
+                 deploy is unknown; pass --set base_repo=DIR (every other GitRepository) or --set source.NAME=DIR (one source)",
+                analysis.unmapped.join(", ")
+            ),
+        );
     }
-    found.remove(source_namespace);
-    found
+    for (file, message) in &analysis.unresolved {
+        out.push(Severity::Info, file, message.clone());
+    }
+    for (file, consumer, why) in &analysis.misused {
+        out.push(
+            Severity::Error,
+            &origin_by_name(idx, &consumer.object).unwrap_or_else(|| file.clone()),
+            format!("{} uses `{secret}` but is {why}", consumer.object),
+        );
+    }
+    for (object, kustomization) in &analysis.unplaced {
+        out.push(
+            Severity::Warning,
+            &origin_by_name(idx, object).unwrap_or_else(|| kustomization.clone()),
+            format!(
+                "{object} needs `{secret}` but has no namespace: set `targetNamespace` on Flux Kustomization \
+                 {kustomization} or metadata.namespace, so Flux can apply it and the mirror can follow"
+            ),
+        );
+    }
+    analysis
+}
+
+/// The overlay file that declares `Kind/name`, for naming it in a finding.
+fn origin_by_name(idx: &OverlayIndex, object: &str) -> Option<String> {
+    let (kind, name) = object.split_once('/')?;
+    idx.documents
+        .iter()
+        .find(|(_, docs)| {
+            docs.iter()
+                .any(|d| manifest::kind(d) == Some(kind) && manifest::name(d) == Some(name))
+        })
+        .map(|(file, _)| file.to_string())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,7 +367,7 @@ fn check_source(
     overlay: &Overlay,
     text: &str,
     idx: &OverlayIndex,
-    builds: &[Built],
+    builds: &[Build],
     source: &SourceOptions,
     out: &mut Findings,
 ) {
@@ -462,8 +401,8 @@ fn check_source(
         );
     }
     check_credentials(ws, path, text, encrypted, out);
-    let needed = needs(idx, builds, &meta.name, source.source_namespace(), out);
-    check_reflection(path, &meta, &needed, source.source_namespace(), out);
+    let analysis = consumers(overlay, idx, builds, &meta.name, source.source_namespace(), out);
+    check_reflection(path, &meta, &analysis, source.source_namespace(), out);
 }
 
 /// The source must be the Secret the workloads' `secretRef`s and Reflector's mirrors are named
@@ -612,7 +551,7 @@ fn report_decrypt_failure(path: &str, err: &anyhow::Error, out: &mut Findings) {
 fn check_reflection(
     path: &str,
     meta: &SecretMeta,
-    needed: &BTreeMap<String, BTreeSet<String>>,
+    analysis: &Analysis,
     source_namespace: &str,
     out: &mut Findings,
 ) {
@@ -635,8 +574,8 @@ fn check_reflection(
     if !(settings.allowed && settings.auto_enabled) {
         return;
     }
-    check_needed_namespaces(path, meta, needed, source_namespace, out);
-    check_unneeded_namespaces(path, &settings, needed, out);
+    check_needed_namespaces(path, meta, &analysis.needed, source_namespace, out);
+    check_unneeded_namespaces(path, &settings, analysis, out);
 }
 
 fn check_needed_namespaces(
@@ -677,10 +616,14 @@ fn check_needed_namespaces(
     }
 }
 
+/// Least privilege: a listed namespace where no built object uses the Secret gets a warning, unless
+/// something that deploys there was not built (then it is reported as not checked: removing its
+/// mirror could break what could not be seen), or something there names it with the wrong kind
+/// (already an error with its own fix).
 fn check_unneeded_namespaces(
     path: &str,
     settings: &ReflectionSettings,
-    needed: &BTreeMap<String, BTreeSet<String>>,
+    analysis: &Analysis,
     out: &mut Findings,
 ) {
     if settings.auto_namespaces.is_all() || settings.allowed_namespaces.is_all() {
@@ -698,12 +641,31 @@ fn check_unneeded_namespaces(
         .filter(|p| p.is_literal())
         .map(|p| p.as_str())
         .collect();
-    for ns in listed.into_iter().filter(|ns| !needed.contains_key(*ns)) {
-        out.push(
-            Severity::Warning,
-            path,
-            format!("namespace {ns} gets a mirror but nothing there needs it; remove it from the namespace lists (least privilege)"),
-        );
+    let misused: BTreeSet<&str> = analysis
+        .misused
+        .iter()
+        .filter_map(|(_, c, _)| c.namespace.as_deref())
+        .collect();
+    for ns in listed
+        .into_iter()
+        .filter(|ns| !analysis.needed.contains_key(*ns) && !misused.contains(ns))
+    {
+        let message = if analysis.is_unknown(ns) {
+            (
+                Severity::Info,
+                format!(
+                    "namespace {ns} gets a mirror; not checked whether anything there needs it: Flux Kustomization(s) {} \
+                     were not built (see above), so keep it until they are",
+                    analysis.unknown_in(ns).join(", ")
+                ),
+            )
+        } else {
+            (
+                Severity::Warning,
+                format!("namespace {ns} gets a mirror but nothing there needs it; remove it from the namespace lists (least privilege)"),
+            )
+        };
+        out.push(message.0, path, message.1);
     }
 }
 
@@ -749,24 +711,6 @@ pub fn render_table(findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pull_secrets_are_found_in_pods_templates_and_service_accounts() {
-        let doc = |y: &str| serde_yaml::from_str::<Value>(y).unwrap();
-        let deploy = doc(
-            "kind: Deployment\nspec:\n  template:\n    spec:\n      imagePullSecrets: [{name: oci-creds}]\n",
-        );
-        let cron = doc(
-            "kind: CronJob\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          imagePullSecrets: [{name: oci-creds}]\n",
-        );
-        let sa = doc("kind: ServiceAccount\nimagePullSecrets: [{name: other}]\n");
-        let repo = doc(
-            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nspec: {secretRef: {name: oci-creds}}\n",
-        );
-        assert!(needs_secret(&deploy, "oci-creds") && needs_secret(&cron, "oci-creds"));
-        assert!(needs_secret(&repo, "oci-creds"));
-        assert!(!needs_secret(&sa, "oci-creds"));
-    }
 
     #[test]
     fn tables_align_and_say_ok_when_empty() {

@@ -6,6 +6,7 @@
 //! call the same code. The workspace stages; only the host applies ([`Workspace::apply`]). It
 //! never holds plaintext beyond the call that needed it, and never returns it.
 
+use crate::flux_builds;
 use crate::others::{self, OtherCredentials, OtherSecret};
 use crate::prerequisites;
 use crate::repo::{self, CredFile, Overlay};
@@ -16,6 +17,7 @@ use ocitool_adapters::changeset::{self, Change, Changeset, RepoLock};
 use ocitool_adapters::sops::{ConfigScope, Sops};
 use ocitool_core::creds::{self, Credentials};
 use ocitool_core::kustomize;
+use ocitool_core::reflector::SourceOptions;
 use ocitool_core::repo_path::RepoPath;
 use ocitool_core::secret::{self, SourceSpec};
 use ocitool_core::sops_format;
@@ -440,6 +442,32 @@ impl Workspace {
             }
             None => Ok(false),
         }
+    }
+
+    /// The namespaces `overlay`'s source must be mirrored into: those of its per-service copies
+    /// and those where what its Flux Kustomizations build (with `sources` mapped) uses the Secret
+    /// `options` names. flux reads the files on disk, so this is refused once the cluster has
+    /// staged changes.
+    pub fn plan_namespaces(
+        &self,
+        overlay: &Overlay,
+        per_service: &[String],
+        sources: &flux_builds::Sources,
+        options: &SourceOptions,
+    ) -> Result<flux_builds::NamespacePlan> {
+        let staged = self.pending()?;
+        let inside = format!("{}/", overlay.path);
+        if let Some(change) = staged.iter().find(|c| c.path.starts_with(&inside)) {
+            bail!(
+                "{}: consumers are read from the files on disk, but {} is already staged; plan the namespaces before staging this cluster's changes",
+                overlay.label(),
+                change.path
+            );
+        }
+        let idx = repo::index(&self.changes, overlay)?;
+        let builds = flux_builds::build_all(self.root(), &idx, sources);
+        let analysis = flux_builds::analyse(&builds, options.source_name(), options.source_namespace());
+        flux_builds::plan_namespaces(per_service, &analysis, options.source_name())
     }
 
     pub fn scan(&self, overlay: &Overlay) -> Result<repo::Scan> {

@@ -98,6 +98,18 @@ fn register_session(engine: &mut Engine, session: &Session) {
                     .unwrap_or_else(|| default.to_string()))
             },
         );
+    let families = session.params.clone();
+    FuncRegistration::new("param_map")
+        .with_params_info(["name: &str", "Map"])
+        .with_comments(["/// The declared parameter family `name` (`//! param name.*`, given as `--set name.KEY=VALUE`) as a map KEY → value; empty when none is given."])
+        .register_into_engine(engine, move |name: &str| -> ScriptResult<Map> {
+            match declared(&families, name) {
+                None => Ok(Map::new()),
+                Some(v) => v.try_cast::<Map>().ok_or_else(|| {
+                    runtime_error(anyhow::anyhow!("parameter `{name}` is not declared as a family (`{name}.*`)"))
+                }),
+            }
+        });
     let dry_run = session.dry_run;
     FuncRegistration::new("dry_run")
         .with_params_info(["bool"])

@@ -29,6 +29,7 @@ pub mod repo_api {
     use ocitool_core::creds::Credentials;
     use ocitool_core::reflector::SourceOptions;
     use ocitool_core::secret::SourceSpec;
+    use ocitool_orchestration::flux_builds::{NamespacePlan, Sources};
     use ocitool_orchestration::others::OtherCredentials;
     use ocitool_orchestration::repo::{CredFile, Overlay, Scan};
     use ocitool_orchestration::target::Target;
@@ -289,6 +290,55 @@ pub mod repo_api {
             &get("reflector_namespace", defaults.reflector_namespace()),
         )
         .map_err(runtime_error)
+    }
+
+    /// The checkouts Flux Kustomizations build from, from `params`: `base_repo` (a path; "" or absent: none) for every GitRepository other than `flux-system` (which is the fleet itself), and `source` (a map NAME → path, as `--set source.NAME=DIR` gives it) for single sources, which win. A path that is not a directory is an error naming the parameter.
+    #[rhai_fn(global, return_raw)]
+    pub fn flux_sources(params: Map) -> ScriptResult<Sources> {
+        let dir = |param: String, value: &Dynamic| -> ScriptResult<Option<std::path::PathBuf>> {
+            let text = value.to_string();
+            if value.is_unit() || text.is_empty() {
+                return Ok(None);
+            }
+            let path = std::path::PathBuf::from(&text);
+            if !path.is_dir() {
+                return Err(runtime_error(anyhow::anyhow!(
+                    "--set {param}={text}: not a directory; give the local checkout of that source"
+                )));
+            }
+            Ok(Some(path))
+        };
+        let base_repo = match params.get("base_repo") {
+            Some(value) => dir("base_repo".into(), value)?,
+            None => None,
+        };
+        let mut by_name = std::collections::BTreeMap::new();
+        let members = params
+            .get("source")
+            .and_then(|v| v.clone().try_cast::<Map>())
+            .unwrap_or_default();
+        for (name, value) in members {
+            if let Some(path) = dir(format!("source.{name}"), &value)? {
+                by_name.insert(name.to_string(), path);
+            }
+        }
+        Ok(Sources { base_repo, by_name })
+    }
+
+    /// The namespaces `overlay`'s source must be mirrored into: `per_service` (the namespaces of its per-service copies: migration loses nothing) and every namespace where what its Flux Kustomizations build (flux, with `sources` mapped) uses the Secret `options` names. Call it before staging the cluster's changes (flux reads the files on disk). Throws, naming the file, when a Flux Kustomization does not build.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn plan_namespaces(
+        repo: &mut Repo,
+        overlay: Overlay,
+        per_service: Array,
+        sources: Sources,
+        options: SourceOptions,
+    ) -> ScriptResult<NamespacePlan> {
+        let per_service = strings(&per_service, "per_service")?;
+        repo.0
+            .borrow()
+            .plan_namespaces(&overlay, &per_service, &sources, &options)
+            .map_err(runtime_error)
     }
 
     /// `spec` keeping the labels and extra annotations of an existing source (the Reflector annotations are always recomputed).

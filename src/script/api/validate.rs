@@ -15,6 +15,7 @@ pub mod validate_api {
     use ocitool_core::reflector::SourceOptions;
     use ocitool_core::reflector::verify::{ClusterSnapshot, verify};
     use ocitool_orchestration::cluster;
+    use ocitool_orchestration::flux_builds::Sources;
     use ocitool_orchestration::repo::Overlay;
     use ocitool_orchestration::validate::{self, Finding, Options};
     use rhai::{Array, Dynamic};
@@ -24,20 +25,32 @@ pub mod validate_api {
         findings.into_iter().map(Dynamic::from).collect()
     }
 
-    /// Validate one overlay statically against the source `source` names; an array of Finding. `base_repo`: a checkout Flux Kustomizations sourced from other GitRepositories are built from ("": the overlay only).
-    #[rhai_fn(global, pure, return_raw)]
-    pub fn validate(
+    /// Validate one overlay statically against the source `source` names; an array of Finding. `base_repo`: the checkout every GitRepository other than `flux-system` maps to ("": none; those Kustomizations are reported as not checked).
+    #[rhai_fn(global, pure, return_raw, name = "validate")]
+    pub fn validate_with_base(
         repo: &mut Repo,
         overlay: Overlay,
         source: SourceOptions,
         base_repo: &str,
     ) -> ScriptResult<Array> {
-        let options = Options {
+        let sources = Sources {
             base_repo: Some(base_repo)
                 .filter(|b| !b.is_empty())
                 .map(std::path::PathBuf::from),
-            source,
+            ..Sources::default()
         };
+        validate(repo, overlay, source, sources)
+    }
+
+    /// Validate one overlay statically against the source `source` names, building its Flux Kustomizations with flux from the checkouts `sources` maps (see `flux_sources`); an array of Finding.
+    #[rhai_fn(global, pure, return_raw)]
+    pub fn validate(
+        repo: &mut Repo,
+        overlay: Overlay,
+        source: SourceOptions,
+        sources: Sources,
+    ) -> ScriptResult<Array> {
+        let options = Options { sources, source };
         let findings = validate::validate(&mut repo.0.borrow_mut(), &overlay, &options)
             .map_err(runtime_error)?;
         Ok(findings_array(findings))

@@ -159,6 +159,15 @@ impl Fleet {
         self.dir.path()
     }
 
+    /// The base repository generated beside an openCenter fleet (see [`Fleet::opencenter`]).
+    #[track_caller]
+    pub fn base(&self) -> &Path {
+        match &self._base {
+            Some(base) => base.path(),
+            None => panic!("this fleet has no base repository; use Fleet::opencenter"),
+        }
+    }
+
     pub fn key_file(&self) -> &Path {
         &self.key_file
     }
