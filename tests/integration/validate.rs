@@ -142,6 +142,40 @@ fn source_without_auto_enabled_is_an_error() {
     );
 }
 
+/// A base repository with the `reflector` Flux Kustomization's path; `pod`: a workload there that
+/// pulls with the source in reflector-system.
+fn reflector_base(pod: bool) -> tempfile::TempDir {
+    let base = tempfile::tempdir().unwrap();
+    let reflector = base
+        .path()
+        .join("applications/base/managed-services/reflector");
+    std::fs::create_dir_all(&reflector).unwrap();
+    let mut resources = vec!["cm.yaml"];
+    std::fs::write(
+        reflector.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: reflector-settings, namespace: reflector-system}\n",
+    )
+    .unwrap();
+    if pod {
+        resources.push("pod.yaml");
+        std::fs::write(
+            reflector.join("pod.yaml"),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: puller, namespace: reflector-system}\n\
+             spec:\n  imagePullSecrets: [{name: oci-creds}]\n  containers: [{name: c, image: x}]\n",
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        reflector.join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\n",
+            resources.join(", ")
+        ),
+    )
+    .unwrap();
+    base
+}
+
 #[test]
 fn namespace_lists_must_cover_needs_and_nothing_else() {
     let fleet = consolidated();
@@ -149,7 +183,10 @@ fn namespace_lists_must_cover_needs_and_nothing_else() {
         text.replace("cert-manager,", "")
             .replace("vmware-system-csi", "vmware-system-csi,unused-ns")
     });
-    let out = validate_prod(&fleet).fails(1);
+    let base = reflector_base(false);
+    let out = validate_prod(&fleet)
+        .set("base_repo", base.path().to_str().unwrap())
+        .fails(1);
     assert!(
         errors_on(
             &out,
@@ -164,6 +201,16 @@ fn namespace_lists_must_cover_needs_and_nothing_else() {
         "{}",
         out.stdout
     );
+    // Without the base, the `reflector` Kustomization (no targetNamespace) could deploy a user
+    // of the Secret anywhere: the namespace is reported as not checked, never as removable.
+    let out = validate_prod(&fleet).fails(1);
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("info")
+            && l.contains("namespace unused-ns gets a mirror; not checked whether anything there needs it")),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("remove it from the namespace lists"), "{}", out.stdout);
 }
 
 #[test]
@@ -296,36 +343,18 @@ fn base_repo_extends_the_analysis_beyond_the_overlay() {
     let fleet = consolidated();
     let out = validate_prod(&fleet).succeeds();
     assert!(
-        out.stdout.contains("the analysis saw the overlay only"),
+        out.stdout.lines().any(|l| l.starts_with("warning")
+            && l.contains("not checked: Flux Kustomization(s) `reflector` (GitRepository/base)")),
         "{}",
         out.stdout
     );
 
-    let base = tempfile::tempdir().unwrap();
-    let reflector = base
-        .path()
-        .join("applications/base/managed-services/reflector");
-    std::fs::create_dir_all(&reflector).unwrap();
-    std::fs::write(
-        reflector.join("kustomization.yaml"),
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [pod.yaml]\n",
-    )
-    .unwrap();
     // A base workload that pulls with the source in a namespace the lists do not cover.
-    std::fs::write(
-        reflector.join("pod.yaml"),
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: puller, namespace: reflector-system}\n\
-         spec:\n  imagePullSecrets: [{name: oci-creds}]\n  containers: [{name: c, image: x}]\n",
-    )
-    .unwrap();
+    let base = reflector_base(true);
     let out = validate_prod(&fleet)
         .set("base_repo", base.path().to_str().unwrap())
         .fails(1);
-    assert!(
-        !out.stdout.contains("the analysis saw the overlay only"),
-        "{}",
-        out.stdout
-    );
+    assert!(!out.stdout.contains("not checked"), "{}", out.stdout);
     assert!(
         errors_on(
             &out,
@@ -334,6 +363,11 @@ fn base_repo_extends_the_analysis_beyond_the_overlay() {
         "{}",
         out.stdout
     );
+    // The same checkout named for the one source works alike.
+    validate_prod(&fleet)
+        .set("source.base", base.path().to_str().unwrap())
+        .fails(1)
+        .stdout_has("namespace reflector-system needs `oci-creds` (Pod/puller)");
 }
 
 #[test]

@@ -79,6 +79,14 @@ impl Build<'_> {
     pub fn label(&self) -> String {
         format!("`{}` ({})", self.flux.name, self.flux.file)
     }
+
+    /// `` `name` (Kind/source) ``: for messages about its source.
+    pub fn source_label(&self) -> String {
+        format!(
+            "`{}` ({}/{})",
+            self.flux.name, self.flux.source_kind, self.flux.source_name
+        )
+    }
 }
 
 /// Build every Flux Kustomization of the overlay, in parallel; then rebuild those whose
@@ -296,10 +304,7 @@ pub fn analyse(builds: &[Build], secret: &str, source_namespace: &str) -> Analys
                 mark_unknown(&mut out, build);
             }
             Outcome::Unmapped => {
-                out.unmapped.push(format!(
-                    "`{}` ({}/{})",
-                    build.flux.name, build.flux.source_kind, build.flux.source_name
-                ));
+                out.unmapped.push(build.source_label());
                 mark_unknown(&mut out, build);
             }
         }

@@ -90,6 +90,7 @@ pub fn validate(ws: &mut Workspace, overlay: &Overlay, options: &Options) -> Res
     let mut out = Findings::default();
     let source = check_single_source(ws, overlay, &mut out)?;
     let builds = build_all(ws.root(), &idx, &options.sources, &mut out);
+    report_unmapped(overlay, &builds, &mut out);
     check_secret_ref_namespaces(&idx, &builds, &mut out);
     if let Some(text) = source {
         check_reachable(ws.root(), overlay, &idx, &mut out);
@@ -207,6 +208,26 @@ fn build_all<'a>(
     builds
 }
 
+/// The Flux Kustomizations whose source has no checkout here: what they deploy is unknown.
+fn report_unmapped(overlay: &Overlay, builds: &[Build], out: &mut Findings) {
+    let unmapped: Vec<String> = builds
+        .iter()
+        .filter(|b| matches!(b.outcome, flux_builds::Outcome::Unmapped))
+        .map(Build::source_label)
+        .collect();
+    if !unmapped.is_empty() {
+        out.push(
+            Severity::Warning,
+            overlay.path.as_str(),
+            format!(
+                "not checked: Flux Kustomization(s) {} build from sources with no checkout here, so what they \
+                 deploy is unknown; pass --set base_repo=DIR (every other GitRepository) or --set source.NAME=DIR (one source)",
+                unmapped.join(", ")
+            ),
+        );
+    }
+}
+
 /// `kubectl kustomize` over the overlay's kustomization directories that no Flux Kustomization
 /// sourced from the fleet reaches: (kustomization file, error) for each that does not build.
 fn build_unreached(root: &Path, idx: &OverlayIndex) -> Vec<(String, String)> {
@@ -267,7 +288,6 @@ fn check_secret_ref_namespaces(idx: &OverlayIndex, builds: &[Build], out: &mut F
 
 /// What the builds say about the Secret `secret`, with findings for what is wrong or unseen.
 fn consumers(
-    overlay: &Overlay,
     idx: &OverlayIndex,
     builds: &[Build],
     secret: &str,
@@ -275,17 +295,6 @@ fn consumers(
     out: &mut Findings,
 ) -> Analysis {
     let analysis = flux_builds::analyse(builds, secret, source_namespace);
-    if !analysis.unmapped.is_empty() {
-        out.push(
-            Severity::Warning,
-            overlay.path.as_str(),
-            format!(
-                "not checked: Flux Kustomization(s) {} build from sources with no checkout here, so what they \
-                 deploy is unknown; pass --set base_repo=DIR (every other GitRepository) or --set source.NAME=DIR (one source)",
-                analysis.unmapped.join(", ")
-            ),
-        );
-    }
     for (file, message) in &analysis.unresolved {
         out.push(Severity::Info, file, message.clone());
     }
@@ -401,7 +410,7 @@ fn check_source(
         );
     }
     check_credentials(ws, path, text, encrypted, out);
-    let analysis = consumers(overlay, idx, builds, &meta.name, source.source_namespace(), out);
+    let analysis = consumers(idx, builds, &meta.name, source.source_namespace(), out);
     check_reflection(path, &meta, &analysis, source.source_namespace(), out);
 }
 
