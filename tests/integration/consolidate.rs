@@ -352,8 +352,18 @@ fn missing_or_failing_sops_is_explained() {
     let fleet = Fleet::example();
     let before = fleet.snapshot();
     let empty = tempfile::tempdir().unwrap();
+    // Consolidation builds with flux before it decrypts: without any tool, flux is named once.
     consolidate(&fleet)
         .env("OCITOOL_TOOLS_DIR", empty.path().to_str().unwrap())
+        .env("PATH", "/usr/bin:/bin")
+        .fails(1)
+        .stderr_has("`flux` was not found on PATH; install the flux CLI");
+    // With flux but no sops, sops is named.
+    let only_flux = tempfile::tempdir().unwrap();
+    let flux = ocitool_adapters::tools::find(ocitool_adapters::tools::FLUX).unwrap();
+    std::os::unix::fs::symlink(flux, only_flux.path().join("flux")).unwrap();
+    consolidate(&fleet)
+        .env("OCITOOL_TOOLS_DIR", only_flux.path().to_str().unwrap())
         .env("PATH", "/usr/bin:/bin")
         .fails(1)
         .stderr_has("`sops` was not found")
@@ -670,13 +680,15 @@ fn entries_are_removed_by_the_file_they_resolve_to_whatever_their_spelling() {
         "./oci-creds.yaml",
         "'././oci-creds.yaml'",
     );
-    // loki's file is listed only by a sibling service, as `../loki/oci-creds.yaml`.
+    // loki's file is listed only by a sibling service, as `../loki/oci-creds.yaml`, in place of
+    // the sibling's own (listing both puts two Secrets `oci-creds` into one build, which kustomize
+    // refuses, so Flux could never have applied that overlay: consolidate now refuses it too).
     respell(&fleet, "loki", "  - 'oci-creds.yaml'\n", "");
     respell(
         &fleet,
         "cert-manager",
         "  - oci-creds.yaml\n",
-        "  - oci-creds.yaml\n  - ../loki/oci-creds.yaml\n",
+        "  - ../loki/oci-creds.yaml\n",
     );
     consolidate(&fleet).succeeds().leaks_none(&secret_needles());
     let left: Vec<String> = fleet

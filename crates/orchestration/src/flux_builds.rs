@@ -13,6 +13,7 @@
 
 use crate::repo::{FluxKustomization, OverlayIndex};
 use ocitool_adapters::flux::{self, FluxError};
+use ocitool_adapters::tools;
 use ocitool_core::consumers::{self, Consumer, Use};
 use ocitool_core::manifest;
 use rayon::prelude::*;
@@ -91,14 +92,27 @@ impl Build<'_> {
 
 /// Build every Flux Kustomization of the overlay, in parallel; then rebuild those whose
 /// `substituteFrom` names ConfigMaps the first builds produced (flux's dry run skips them).
-pub fn build_all<'a>(root: &Path, idx: &'a OverlayIndex, sources: &Sources) -> Vec<Build<'a>> {
+/// Without the `flux` CLI nothing can be built: that is one error (saying how to install it),
+/// not a failure per Kustomization.
+pub fn build_all<'a>(
+    root: &Path,
+    idx: &'a OverlayIndex,
+    sources: &Sources,
+) -> anyhow::Result<Vec<Build<'a>>> {
+    let buildable = idx
+        .flux_kustomizations
+        .iter()
+        .any(|f| sources.checkout(root, f).is_some());
+    if buildable {
+        tools::find(tools::FLUX)?;
+    }
     let first: Vec<Build<'a>> = idx
         .flux_kustomizations
         .par_iter()
         .map(|flux| build_one(root, idx, sources, flux, &BTreeMap::new()))
         .collect();
     let config_maps = config_maps(&first);
-    first
+    let builds = first
         .into_par_iter()
         .map(|build| {
             let Some(doc) = document(idx, build.flux) else {
@@ -109,7 +123,8 @@ pub fn build_all<'a>(root: &Path, idx: &'a OverlayIndex, sources: &Sources) -> V
             }
             build_one(root, idx, sources, build.flux, &config_maps)
         })
-        .collect()
+        .collect();
+    Ok(builds)
 }
 
 /// (namespace, name) → data of every ConfigMap the builds produced.
@@ -409,7 +424,8 @@ fn describe_unseen(analysis: &Analysis, secret: &str) -> Vec<String> {
     }
     for (object, kustomization) in &analysis.unplaced {
         out.push(format!(
-            "{object} (Flux Kustomization {kustomization}) uses `{secret}` but has no namespace; set targetNamespace or metadata.namespace"
+            "{object}, built by Flux Kustomization {kustomization}, uses `{secret}` but has no namespace; \
+             set targetNamespace or metadata.namespace"
         ));
     }
     out.extend(analysis.unresolved.iter().map(|(file, m)| format!("{file}: {m}")));

@@ -84,12 +84,12 @@ impl Findings {
     }
 }
 
-/// Validate `overlay`; fails only when the overlay cannot be read at all.
+/// Validate `overlay`; fails only when the overlay cannot be read at all, or the `flux` CLI is missing.
 pub fn validate(ws: &mut Workspace, overlay: &Overlay, options: &Options) -> Result<Vec<Finding>> {
     let idx = repo::index(ws.changeset(), overlay)?;
     let mut out = Findings::default();
     let source = check_single_source(ws, overlay, &mut out)?;
-    let builds = build_all(ws.root(), &idx, &options.sources, &mut out);
+    let builds = build_all(ws.root(), &idx, &options.sources, &mut out)?;
     report_unmapped(overlay, &builds, &mut out);
     check_secret_ref_namespaces(&idx, &builds, &mut out);
     if let Some(text) = source {
@@ -184,11 +184,12 @@ fn build_all<'a>(
     idx: &'a OverlayIndex,
     sources: &Sources,
     out: &mut Findings,
-) -> Vec<Build<'a>> {
+) -> Result<Vec<Build<'a>>> {
     let (builds, unreached) = rayon::join(
         || flux_builds::build_all(root, idx, sources),
         || build_unreached(root, idx),
     );
+    let builds = builds?;
     for (file, error) in unreached {
         out.push(Severity::Error, &file, error);
     }
@@ -205,7 +206,7 @@ fn build_all<'a>(
             );
         }
     }
-    builds
+    Ok(builds)
 }
 
 /// The Flux Kustomizations whose source has no checkout here: what they deploy is unknown.
