@@ -192,24 +192,26 @@ impl Declaration {
                     .to_string(),
             ));
         }
-        self.param(key).filter(|p| p.family().is_none()).ok_or_else(|| {
-            let mut message = format!("unknown parameter `{key}`");
-            if key == RETIRED_FORMAT {
-                message.push_str("; the output format is `-o json` (`--output json`) now");
-            } else if let Some(near) = self.nearest(key) {
-                message.push_str(&format!("; did you mean `{near}`?"));
-            }
-            let names: Vec<String> = self.params.iter().map(ParamDecl::shown_name).collect();
-            message.push_str(&format!(
-                " (this script takes: {}; see `ocitool run SCRIPT --help`)",
-                if names.is_empty() {
-                    "no parameters".to_string()
-                } else {
-                    names.join(", ")
+        self.param(key)
+            .filter(|p| p.family().is_none())
+            .ok_or_else(|| {
+                let mut message = format!("unknown parameter `{key}`");
+                if key == RETIRED_FORMAT {
+                    message.push_str("; the output format is `-o json` (`--output json`) now");
+                } else if let Some(near) = self.nearest(key) {
+                    message.push_str(&format!("; did you mean `{near}`?"));
                 }
-            ));
-            UsageError(message)
-        })
+                let names: Vec<String> = self.params.iter().map(ParamDecl::shown_name).collect();
+                message.push_str(&format!(
+                    " (this script takes: {}; see `ocitool run SCRIPT --help`)",
+                    if names.is_empty() {
+                        "no parameters".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ));
+                UsageError(message)
+            })
     }
 
     /// The declared name closest to `key`, when it is close enough to be a typo.
@@ -425,7 +427,10 @@ mod tests {
             .bind(&set(&[("source.base", "b"), ("source.apps-x", "/abs")]))
             .unwrap();
         let sources = map["source"].clone().cast::<Map>();
-        assert!(sources["base"].to_string().ends_with("/b"), "typed as a path");
+        assert!(
+            sources["base"].to_string().ends_with("/b"),
+            "typed as a path"
+        );
         assert_eq!(sources["apps-x"].to_string(), "/abs");
         let err = |pairs: &[(&str, &str)]| decl.bind(&set(pairs)).unwrap_err().0;
         assert!(err(&[("source.a", "x"), ("source.a", "y")]).contains("given twice"));

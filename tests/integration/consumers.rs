@@ -91,7 +91,8 @@ fn one_source_can_be_mapped_by_name() {
         .succeeds()
         .stdout_has("added for consumers in built output: rbac-system");
     assert!(
-        out.stderr.contains("`keycloak-base` (GitRepository/opencenter-keycloak)")
+        out.stderr
+            .contains("`keycloak-base` (GitRepository/opencenter-keycloak)")
             && !out.stderr.contains("`rbac-manager-base` (GitRepository"),
         "{}",
         out.stderr
@@ -117,7 +118,8 @@ fn validate_with_base_repo_catches_a_consumer_namespace_missing_from_the_lists()
         out.stdout
     );
     for ns in ["cert-manager", "kyverno"] {
-        let kept = format!("namespace {ns} gets a mirror; not checked whether anything there needs it");
+        let kept =
+            format!("namespace {ns} gets a mirror; not checked whether anything there needs it");
         assert_eq!(lines(&out, "info", &kept).len(), 1, "{}", out.stdout);
     }
     assert!(

@@ -206,11 +206,17 @@ fn namespace_lists_must_cover_needs_and_nothing_else() {
     let out = validate_prod(&fleet).fails(1);
     assert!(
         out.stdout.lines().any(|l| l.starts_with("info")
-            && l.contains("namespace unused-ns gets a mirror; not checked whether anything there needs it")),
+            && l.contains(
+                "namespace unused-ns gets a mirror; not checked whether anything there needs it"
+            )),
         "{}",
         out.stdout
     );
-    assert!(!out.stdout.contains("remove it from the namespace lists"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("remove it from the namespace lists"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

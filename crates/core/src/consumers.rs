@@ -132,9 +132,9 @@ fn pod_spec_path(doc: &Value) -> Option<Vec<&'static str>> {
 /// Whether a list of pull secrets names `secret`: `{name: x}` entries or plain strings.
 fn names(list: Option<&Value>, secret: &str) -> bool {
     list.and_then(Value::as_sequence).is_some_and(|entries| {
-        entries.iter().any(|e| {
-            e.as_str().or_else(|| manifest::str_at(e, &["name"])) == Some(secret)
-        })
+        entries
+            .iter()
+            .any(|e| e.as_str().or_else(|| manifest::str_at(e, &["name"])) == Some(secret))
     })
 }
 
@@ -189,7 +189,13 @@ mod tests {
         ] {
             let found = found(yaml, Some("ns"));
             assert!(
-                matches!(found.as_slice(), [Consumer { uses: Use::WrongKind(_), .. }]),
+                matches!(
+                    found.as_slice(),
+                    [Consumer {
+                        uses: Use::WrongKind(_),
+                        ..
+                    }]
+                ),
                 "{found:?}"
             );
         }
@@ -210,7 +216,10 @@ mod tests {
         assert!(found(elsewhere, None).is_empty());
         let not_a_pod = "apiVersion: example.com/v1\nkind: Deployment\nmetadata: {name: d}\n\
                          spec: {template: {spec: {imagePullSecrets: [{name: oci-creds}]}}}\n";
-        assert!(found(not_a_pod, None).is_empty(), "a CRD that reuses a kind name");
+        assert!(
+            found(not_a_pod, None).is_empty(),
+            "a CRD that reuses a kind name"
+        );
     }
 
     #[test]

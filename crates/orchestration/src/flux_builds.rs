@@ -131,7 +131,11 @@ pub fn build_all<'a>(
 fn config_maps(builds: &[Build]) -> BTreeMap<(String, String), Mapping> {
     let mut found = BTreeMap::new();
     for build in builds {
-        for doc in build.docs().iter().filter(|d| manifest::is(d, "", "ConfigMap")) {
+        for doc in build
+            .docs()
+            .iter()
+            .filter(|d| manifest::is(d, "", "ConfigMap"))
+        {
             let (Some(ns), Some(name)) = (manifest::namespace(doc), manifest::name(doc)) else {
                 continue;
             };
@@ -225,7 +229,10 @@ fn resolve_substitutions(
         let kind = manifest::str_at(reference, &["kind"]).unwrap_or_default();
         let name = manifest::str_at(reference, &["name"]).unwrap_or_default();
         let optional = reference.get("optional").and_then(Value::as_bool) == Some(true);
-        match (kind, config_maps.get(&(namespace.to_string(), name.to_string()))) {
+        match (
+            kind,
+            config_maps.get(&(namespace.to_string(), name.to_string())),
+        ) {
             ("ConfigMap", Some(data)) => {
                 for (key, value) in data {
                     let value = value.as_str().unwrap_or_default().replace('\n', "");
@@ -342,7 +349,11 @@ fn record(out: &mut Analysis, build: &Build, consumer: Consumer) {
 
 fn mark_unknown(out: &mut Analysis, build: &Build) {
     match &build.flux.target_namespace {
-        Some(ns) => out.unknown.entry(ns.clone()).or_default().push(build.label()),
+        Some(ns) => out
+            .unknown
+            .entry(ns.clone())
+            .or_default()
+            .push(build.label()),
         None => out.unknown_anywhere.push(build.label()),
     }
 }
@@ -388,7 +399,11 @@ pub fn plan_namespaces(
             .collect(),
         ..NamespacePlan::default()
     };
-    let all: BTreeSet<&str> = kept.iter().copied().chain(analysis.needed.keys().map(String::as_str)).collect();
+    let all: BTreeSet<&str> = kept
+        .iter()
+        .copied()
+        .chain(analysis.needed.keys().map(String::as_str))
+        .collect();
     plan.namespaces = all.into_iter().map(String::from).collect();
     for ns in kept.iter().filter(|ns| !analysis.needed.contains_key(**ns)) {
         plan.warnings.push(if analysis.is_unknown(ns) {
@@ -420,7 +435,10 @@ fn describe_unseen(analysis: &Analysis, secret: &str) -> Vec<String> {
         ));
     }
     for (file, consumer, why) in &analysis.misused {
-        out.push(format!("{} ({file}) uses `{secret}` but is {why}", consumer.object));
+        out.push(format!(
+            "{} ({file}) uses `{secret}` but is {why}",
+            consumer.object
+        ));
     }
     for (object, kustomization) in &analysis.unplaced {
         out.push(format!(
@@ -428,7 +446,12 @@ fn describe_unseen(analysis: &Analysis, secret: &str) -> Vec<String> {
              set targetNamespace or metadata.namespace"
         ));
     }
-    out.extend(analysis.unresolved.iter().map(|(file, m)| format!("{file}: {m}")));
+    out.extend(
+        analysis
+            .unresolved
+            .iter()
+            .map(|(file, m)| format!("{file}: {m}")),
+    );
     out
 }
 

@@ -672,7 +672,9 @@ fn check_unneeded_namespaces(
         } else {
             (
                 Severity::Warning,
-                format!("namespace {ns} gets a mirror but nothing there needs it; remove it from the namespace lists (least privilege)"),
+                format!(
+                    "namespace {ns} gets a mirror but nothing there needs it; remove it from the namespace lists (least privilege)"
+                ),
             )
         };
         out.push(message.0, path, message.1);

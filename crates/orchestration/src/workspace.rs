@@ -466,7 +466,8 @@ impl Workspace {
         }
         let idx = repo::index(&self.changes, overlay)?;
         let builds = flux_builds::build_all(self.root(), &idx, sources)?;
-        let analysis = flux_builds::analyse(&builds, options.source_name(), options.source_namespace());
+        let analysis =
+            flux_builds::analyse(&builds, options.source_name(), options.source_namespace());
         flux_builds::plan_namespaces(per_service, &analysis, options.source_name())
     }
 
