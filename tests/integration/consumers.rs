@@ -170,3 +170,44 @@ fn a_base_kustomization_that_does_not_build_is_named_and_nothing_is_written() {
         out.stdout
     );
 }
+
+/// `postBuild.substituteFrom` a ConfigMap the fleet itself applies: flux's dry run skips it, so
+/// ocitool resolves it from the built ConfigMap (as kustomize-controller would read it from the
+/// cluster), and the ServiceAccount whose pull secret is a variable is seen as a consumer.
+#[test]
+fn substitute_from_a_config_map_in_the_fleet_is_resolved() {
+    let (fleet, _) = Fleet::opencenter(&spec());
+    let at = |rel: &str| format!("{PROD}/{rel}");
+    fleet.write(
+        &at("flux-system/cluster-vars.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-vars\n  namespace: flux-system\n\
+         data:\n  PULL_SECRET: oci-creds\n",
+    );
+    let bootstrap = fleet.read(&at("flux-system/kustomization.yaml"));
+    fleet.write(
+        &at("flux-system/kustomization.yaml"),
+        &format!("{bootstrap}- cluster-vars.yaml\n"),
+    );
+    fleet.write(
+        &at("services/fluxcd/puller.yaml"),
+        &format!(
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: puller\n  namespace: flux-system\n\
+             spec:\n  interval: 5m\n  path: ./{PROD}/services/puller\n  prune: true\n  targetNamespace: team-x\n  \
+             sourceRef:\n    kind: GitRepository\n    name: flux-system\n  postBuild:\n    substituteFrom:\n      \
+             - kind: ConfigMap\n        name: cluster-vars\n"
+        ),
+    );
+    let fluxcd = fleet.read(&at("services/fluxcd/kustomization.yaml"));
+    fleet.write(
+        &at("services/fluxcd/kustomization.yaml"),
+        &format!("{fluxcd}  - puller.yaml\n"),
+    );
+    fleet.write(
+        &at("services/puller/serviceaccount.yaml"),
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: puller\nimagePullSecrets:\n  - name: ${PULL_SECRET}\n",
+    );
+    consolidate(&fleet)
+        .set("base_repo", &base(&fleet))
+        .succeeds()
+        .stdout_has("added for consumers in built output: keycloak, rbac-system, team-x");
+}
