@@ -233,7 +233,7 @@ impl ScriptVisible for SourceOptions {
 
 impl ScriptVisible for Sources {
     fn describe(b: &mut ScriptType<Self>) {
-        b.with_comments(&["/// Local checkouts of the sources Flux Kustomizations build from (see `flux_sources`): the fleet itself for GitRepository `flux-system`, `base_repo` for every other GitRepository, `source.NAME` for one source."])
+        b.with_comments(&["/// Local checkouts of the sources Flux Kustomizations build from (see `source_checkouts`): the fleet itself for GitRepository `flux-system`, `base_repo` for every other GitRepository, `source.NAME` for one source."])
             .with_get("base_repo", |s: &mut Sources| optional(s.base_repo.as_ref().map(|p| p.display().to_string())))
             .and_comments(&["/// The checkout every other GitRepository maps to, or ()."])
             .with_get("names", |s: &mut Sources| strings(s.by_name.keys().cloned()))

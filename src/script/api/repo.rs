@@ -294,7 +294,7 @@ pub mod repo_api {
 
     /// The checkouts Flux Kustomizations build from, from `params`: `base_repo` (a path; "" or absent: none) for every GitRepository other than `flux-system` (which is the fleet itself), and `source` (a map NAME → path, as `--set source.NAME=DIR` gives it) for single sources, which win. A path that is not a directory is an error naming the parameter.
     #[rhai_fn(global, return_raw)]
-    pub fn flux_sources(params: Map) -> ScriptResult<Sources> {
+    pub fn source_checkouts(params: Map) -> ScriptResult<Sources> {
         let dir = |param: String, value: &Dynamic| -> ScriptResult<Option<std::path::PathBuf>> {
             let text = value.to_string();
             if value.is_unit() || text.is_empty() {

@@ -42,7 +42,7 @@ pub mod validate_api {
         validate(repo, overlay, source, sources)
     }
 
-    /// Validate one overlay statically against the source `source` names, building its Flux Kustomizations with flux from the checkouts `sources` maps (see `flux_sources`); an array of Finding.
+    /// Validate one overlay statically against the source `source` names, building its Flux Kustomizations with flux from the checkouts `sources` maps (see `source_checkouts`); an array of Finding.
     #[rhai_fn(global, pure, return_raw)]
     pub fn validate(
         repo: &mut Repo,
