@@ -38,6 +38,7 @@ e2e:
 bench:
 	.ci/install-tools
 	cargo bench --bench consolidate
+	cargo bench --bench validate
 
 ## rotation-compare: one credential rotation on examples/fleet, per-service sops vs consolidated ocitool (needs jq).
 rotation-compare: setup

@@ -21,6 +21,31 @@ pub fn children_cpu_time() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
+/// Runs `f` with file descriptor 1 pointing at /dev/null, then restores it: a benchmark's
+/// workflow report (hundreds of lines) is not the measurement, and the figures go to stdout after.
+pub fn with_stdout_silenced<T>(f: impl FnOnce() -> T) -> T {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let Ok(null) = std::fs::File::create("/dev/null") else {
+        return f();
+    };
+    let _ = std::io::stdout().flush();
+    // SAFETY: dup/dup2/close on descriptors that are open (1, the /dev/null file, the saved
+    // copy); the saved copy is restored and closed before returning.
+    let saved = unsafe { libc::dup(1) };
+    if saved < 0 {
+        return f();
+    }
+    unsafe { libc::dup2(null.as_raw_fd(), 1) };
+    let out = f();
+    let _ = std::io::stdout().flush();
+    unsafe {
+        libc::dup2(saved, 1);
+        libc::close(saved);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,15 @@
 //!
 //! It reads files on disk (flux reads the checkout itself), so callers analyse before they stage
 //! anything. It never writes, never decrypts and never prints.
+//!
+//! Builds from checkouts other than the fleet repository are memoised for the run ([`Sources`] is
+//! created once per run and shared by every cluster): ocitool never writes to those checkouts, so
+//! the same Kustomization document built from the same checkout gives the same output. On an
+//! openCenter fleet every cluster has a `<svc>-base` Kustomization per service building the same
+//! base directory, so a fleet-wide run builds each of those once, not once per cluster.
 
 use crate::repo::{FluxKustomization, OverlayIndex};
-use ocitool_adapters::flux::{self, FluxError};
+use ocitool_adapters::flux;
 use ocitool_adapters::tools;
 use ocitool_core::consumers::{self, Consumer, Use};
 use ocitool_core::manifest;
@@ -20,6 +26,7 @@ use rayon::prelude::*;
 use serde_yaml::{Mapping, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The namespace flux looks a Kustomization up in when its document names none (`-n` default).
 const DEFAULT_NAMESPACE: &str = "flux-system";
@@ -31,9 +38,33 @@ pub struct Sources {
     pub base_repo: Option<PathBuf>,
     /// Source name → its checkout (`--set source.NAME=DIR`); wins over `base_repo`.
     pub by_name: BTreeMap<String, PathBuf>,
+    /// Builds of those checkouts so far; clones share it.
+    memo: Memo,
 }
 
 impl Sources {
+    pub fn new(base_repo: Option<PathBuf>, by_name: BTreeMap<String, PathBuf>) -> Sources {
+        Sources {
+            base_repo,
+            by_name,
+            memo: Memo::default(),
+        }
+    }
+
+    /// `flux::build`, answered from the memo when `request` reads a checkout other than the
+    /// fleet repository at `root` and was built before. A failure is kept as its message.
+    fn build(&self, root: &Path, request: &flux::Request) -> Result<String, String> {
+        if inside(request.source_root, root) {
+            return flux::build(request).map_err(|e| e.to_string());
+        }
+        let key = MemoKey::of(request);
+        if let Some(done) = self.memo.lock().get(&key) {
+            return done.clone();
+        }
+        let built = flux::build(request).map_err(|e| e.to_string());
+        self.memo.lock().insert(key, built.clone());
+        built
+    }
     /// The checkout `flux` builds from, or None when this machine has none.
     pub fn checkout(&self, root: &Path, flux: &FluxKustomization) -> Option<PathBuf> {
         if flux.is_own_source() {
@@ -45,6 +76,49 @@ impl Sources {
         (flux.source_kind == "GitRepository")
             .then(|| self.base_repo.clone())
             .flatten()
+    }
+}
+
+/// Whether `dir` is `root` or under it, however either is spelled: a checkout inside the fleet
+/// repository may change during the run (ocitool writes there), so its builds are not memoised.
+fn inside(dir: &Path, root: &Path) -> bool {
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    real(dir).starts_with(real(root))
+}
+
+/// Everything a build's output depends on besides the checkout's files.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MemoKey {
+    source_root: PathBuf,
+    path: PathBuf,
+    namespace: String,
+    name: String,
+    kustomization: String,
+}
+
+impl MemoKey {
+    fn of(request: &flux::Request) -> MemoKey {
+        MemoKey {
+            source_root: request.source_root.to_path_buf(),
+            path: request.path.to_path_buf(),
+            namespace: request.namespace.to_string(),
+            name: request.name.to_string(),
+            kustomization: request.kustomization.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Memo(Arc<Mutex<std::collections::HashMap<MemoKey, Result<String, String>>>>);
+
+impl Memo {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<MemoKey, Result<String, String>>> {
+        // A panic while holding the lock leaves the map as it was before the insert: still usable.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -197,14 +271,12 @@ fn build_one<'a>(
         source_root: &checkout,
         path: Path::new(flux.path.as_str()),
     };
-    build.outcome = match flux::build(&request) {
+    build.outcome = match sources.build(root, &request) {
         Ok(yaml) => match manifest::parse_documents(flux.file.as_str(), &yaml) {
             Ok(docs) => Outcome::Built(docs),
             Err(e) => Outcome::Failed(format!("flux printed YAML that does not parse: {e:#}")),
         },
-        Err(e @ (FluxError::BuildFailed { .. } | FluxError::Process(_))) => {
-            Outcome::Failed(e.to_string())
-        }
+        Err(message) => Outcome::Failed(message),
     };
     build
 }
@@ -458,6 +530,46 @@ fn describe_unseen(analysis: &Analysis, secret: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The real flux CLI: a memoised build of another checkout is not run again (the checkout
+    /// changed, the answer did not), clones of `Sources` share the memo, and the fleet repository
+    /// itself is built afresh every time.
+    #[test]
+    fn builds_of_other_checkouts_are_memoised_and_the_fleet_is_always_rebuilt() {
+        let (fleet, base) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let write = |root: &Path, value: &str| {
+            std::fs::create_dir_all(root.join("app")).unwrap();
+            let config_map = format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: info}}\ndata: {{value: {value}}}\n"
+            );
+            std::fs::write(root.join("app/info.yaml"), config_map).unwrap();
+        };
+        write(fleet.path(), "first");
+        write(base.path(), "first");
+        let kustomization = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n\
+             metadata: {name: app, namespace: flux-system}\n\
+             spec: {interval: 5m, path: ./app, targetNamespace: apps, sourceRef: {kind: GitRepository, name: base}}\n";
+        let fleet_root = fleet.path();
+        let sources = Sources::new(Some(base.path().to_path_buf()), BTreeMap::new());
+        let build = |sources: &Sources, source_root: &Path| {
+            let request = flux::Request {
+                name: "app",
+                namespace: "flux-system",
+                kustomization,
+                source_root,
+                path: Path::new("app"),
+            };
+            sources.build(fleet_root, &request).unwrap()
+        };
+        assert!(build(&sources, base.path()).contains("value: first"));
+        assert!(build(&sources, fleet.path()).contains("value: first"));
+        write(fleet.path(), "second");
+        write(base.path(), "second");
+        assert!(build(&sources.clone(), base.path()).contains("value: first"));
+        assert!(build(&sources, fleet.path()).contains("value: second"));
+        let fresh = Sources::new(Some(base.path().to_path_buf()), BTreeMap::new());
+        assert!(build(&fresh, base.path()).contains("value: second"));
+    }
 
     #[test]
     fn config_maps_merge_in_order_and_inline_values_win() {

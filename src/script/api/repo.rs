@@ -322,7 +322,7 @@ pub mod repo_api {
                 by_name.insert(name.to_string(), path);
             }
         }
-        Ok(Sources { base_repo, by_name })
+        Ok(Sources::new(base_repo, by_name))
     }
 
     /// The namespaces `overlay`'s source must be mirrored into: `per_service` (the namespaces of its per-service copies: migration loses nothing) and every namespace where what its Flux Kustomizations build (flux, with `sources` mapped) uses the Secret `options` names. Call it before staging the cluster's changes (flux reads the files on disk). Throws, naming the file, when a Flux Kustomization does not build.

@@ -33,12 +33,10 @@ pub mod validate_api {
         source: SourceOptions,
         base_repo: &str,
     ) -> ScriptResult<Array> {
-        let sources = Sources {
-            base_repo: Some(base_repo)
-                .filter(|b| !b.is_empty())
-                .map(std::path::PathBuf::from),
-            ..Sources::default()
-        };
+        let base_repo = Some(base_repo)
+            .filter(|b| !b.is_empty())
+            .map(std::path::PathBuf::from);
+        let sources = Sources::new(base_repo, Default::default());
         validate(repo, overlay, source, sources)
     }
 
