@@ -36,11 +36,7 @@ struct Run {
 }
 
 fn main() {
-    let clusters: usize = std::env::var("OCITOOL_BENCH_CLUSTERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (clusters, cores) = (instrument::bench_clusters(), instrument::cores());
     let work = tempfile::tempdir().expect("tempdir");
     let pristine = work.path().join("pristine");
     eprintln!("generating {clusters} clusters × {SERVICES} services (not timed)…");

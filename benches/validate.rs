@@ -27,11 +27,7 @@ use std::time::{Duration, Instant};
 const SERVICES: usize = 12;
 
 fn main() {
-    let clusters: usize = std::env::var("OCITOOL_BENCH_CLUSTERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (clusters, cores) = (instrument::bench_clusters(), instrument::cores());
     let work = tempfile::tempdir().expect("tempdir");
     let (fleet, base) = (work.path().join("fleet"), work.path().join("base"));
     eprintln!(

@@ -21,6 +21,20 @@ pub fn children_cpu_time() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
+/// How many clusters a fleet-scale benchmark generates: `OCITOOL_BENCH_CLUSTERS`, default 100
+/// (the fleet size the speed targets are set for).
+pub fn bench_clusters() -> usize {
+    std::env::var("OCITOOL_BENCH_CLUSTERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
+
+/// The cores the tools' CPU time is divided by.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Runs `f` with file descriptor 1 pointing at /dev/null, then restores it: a benchmark's
 /// workflow report (hundreds of lines) is not the measurement, and the figures go to stdout after.
 pub fn with_stdout_silenced<T>(f: impl FnOnce() -> T) -> T {
