@@ -504,6 +504,17 @@ fn consolidate_without_reflector_runs_when_allowed() {
         .set("require_reflector", "false")
         .succeeds()
         .stdout_has("acme/prod: consolidated");
+    validate(&fleet)
+        .succeeds()
+        .stdout_has("the overlay does not deploy Reflector")
+        .stdout_has("ocitool run deploy-reflector --set cluster=prod");
+}
+
+fn validate(fleet: &Fleet) -> support::Cmd {
+    fleet
+        .run("validate.rhai")
+        .set("customer", "acme")
+        .set("cluster", "prod")
 }
 
 #[test]
@@ -537,6 +548,9 @@ fn consolidate_refuses_a_wiring_whose_source_dangles_naming_the_file() {
     consolidate(&fleet)
         .set("require_reflector", "false")
         .succeeds();
+    validate(&fleet)
+        .fails(1)
+        .stdout_has("names GitRepository `platform-base` in flux-system, which Flux does not apply");
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! repository before staging changes to it.
 
 use crate::flux_builds::{self, Analysis, Build, Sources};
+use crate::flux_sources::{self, ReflectorWiring};
 use crate::prerequisites;
 use crate::repo::{self, Overlay, OverlayIndex, is_registry_source};
 use crate::sops_rules::{self, Coverage};
@@ -94,6 +95,7 @@ pub fn validate(ws: &mut Workspace, overlay: &Overlay, options: &Options) -> Res
     check_secret_ref_namespaces(&idx, &builds, &mut out);
     if let Some(text) = source {
         check_reachable(ws.root(), overlay, &idx, &mut out);
+        check_reflector_wiring(ws, overlay, &idx, &mut out)?;
         check_source(ws, overlay, &text, &idx, &builds, &options.source, &mut out);
         check_other_secrets(ws, overlay, &mut out);
     }
@@ -333,6 +335,34 @@ fn origin_by_name(idx: &OverlayIndex, object: &str) -> Option<String> {
 
 // ---------------------------------------------------------------------------------------------
 // Reachability: Flux must apply the source, and decrypt it while doing so
+
+/// A consolidated cluster needs Reflector, or no namespace gets its mirror: the wiring must exist
+/// and resolve as Flux would apply it ([`flux_sources::reflector_wiring`], what consolidate's
+/// `require_reflector` checks too).
+fn check_reflector_wiring(
+    ws: &Workspace,
+    overlay: &Overlay,
+    idx: &OverlayIndex,
+    out: &mut Findings,
+) -> Result<()> {
+    match flux_sources::reflector_wiring(ws.changeset(), idx, overlay)? {
+        ReflectorWiring::Resolves => {}
+        ReflectorWiring::Dangling(problem) => {
+            out.push(Severity::Error, overlay.path.as_str(), problem);
+        }
+        ReflectorWiring::Absent => out.push(
+            Severity::Warning,
+            overlay.path.as_str(),
+            format!(
+                "the overlay does not deploy Reflector (no Flux Kustomization of managed-services/reflector, no \
+                 HelmRelease `reflector`), so nothing mirrors the source unless Reflector runs from elsewhere; \
+                 wire it with `ocitool run deploy-reflector --set cluster={}`",
+                overlay.cluster
+            ),
+        ),
+    }
+    Ok(())
+}
 
 fn check_reachable(root: &Path, overlay: &Overlay, idx: &OverlayIndex, out: &mut Findings) {
     let dir = overlay.join("flux-system");
