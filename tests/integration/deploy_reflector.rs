@@ -548,9 +548,9 @@ fn consolidate_refuses_a_wiring_whose_source_dangles_naming_the_file() {
     consolidate(&fleet)
         .set("require_reflector", "false")
         .succeeds();
-    validate(&fleet)
-        .fails(1)
-        .stdout_has("names GitRepository `platform-base` in flux-system, which Flux does not apply");
+    validate(&fleet).fails(1).stdout_has(
+        "names GitRepository `platform-base` in flux-system, which Flux does not apply",
+    );
 }
 
 #[test]

@@ -201,6 +201,19 @@ pub fn build_all<'a>(
     Ok(builds)
 }
 
+/// What a Kustomization sourced from the fleet repository at `root` applies, built as Flux builds
+/// it (no `substituteFrom`); None when it does not build.
+pub fn build_from_fleet(
+    root: &Path,
+    idx: &OverlayIndex,
+    flux: &FluxKustomization,
+) -> Option<Vec<Value>> {
+    match build_one(root, idx, &Sources::default(), flux, &BTreeMap::new()).outcome {
+        Outcome::Built(docs) => Some(docs),
+        Outcome::Failed(_) | Outcome::Unmapped => None,
+    }
+}
+
 /// (namespace, name) → data of every ConfigMap the builds produced.
 fn config_maps(builds: &[Build]) -> BTreeMap<(String, String), Mapping> {
     let mut found = BTreeMap::new();

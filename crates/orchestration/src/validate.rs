@@ -383,7 +383,10 @@ fn check_reachable(root: &Path, overlay: &Overlay, idx: &OverlayIndex, out: &mut
             overlay.path.as_str(),
             format!("no Flux Kustomization (sourceRef {}) builds {dir}, so the source is never applied; point one's spec.path at it or at a kustomization that includes it", repo::OWN_SOURCE),
         );
-    } else if !builders.iter().any(|f| prerequisites::decrypts(root, f)) {
+    } else if !builders
+        .iter()
+        .any(|f| prerequisites::decrypts(root, idx, f))
+    {
         for flux in builders {
             out.push(
                 Severity::Error,

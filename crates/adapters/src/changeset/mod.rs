@@ -21,7 +21,7 @@ pub use lock::RepoLock;
 use anyhow::{Context, Result, bail};
 use ocitool_core::repo_path::RepoPath;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -62,6 +62,10 @@ pub struct Changeset {
     /// sha256 of each file's content when this run first read it (None: absent): what it planned
     /// from. Behind a lock because reads take `&self` (and may come from several threads).
     planned_from: Mutex<BTreeMap<RepoPath, Option<String>>>,
+    /// Directories a read has resolved inside the root. A scan reads thousands of files in a
+    /// few dozen directories, and resolving costs a readlink per path component; writes never
+    /// use this (they resolve afresh just before touching the disk).
+    read_dirs: Mutex<HashSet<PathBuf>>,
 }
 
 /// A symbolic link found in the tree (the walk never follows one).
@@ -120,6 +124,7 @@ impl Changeset {
             root: canonical_root(root)?,
             log: Vec::new(),
             planned_from: Mutex::default(),
+            read_dirs: Mutex::default(),
         })
     }
 
@@ -157,6 +162,23 @@ impl Changeset {
         Ok(full)
     }
 
+    /// [`Self::resolve`] for a read, skipping the canonicalisation of a directory an earlier read
+    /// resolved. Sound because a successful `resolve` of a file that is not a symlink proves its
+    /// existing directory's real path is inside the root; the file itself is still checked.
+    fn resolve_for_read(&self, rel: &RepoPath) -> Result<PathBuf> {
+        let full = self.root.join(rel.as_str());
+        let dir = full.parent().map(Path::to_path_buf);
+        let known = |dir: &PathBuf| self.read_dirs.lock().expect("never poisoned").contains(dir);
+        if dir.as_ref().is_some_and(known) && !full.is_symlink() {
+            return Ok(full);
+        }
+        let resolved = self.resolve(rel.as_str())?;
+        if let Some(dir) = dir.filter(|d| d.is_dir()) {
+            self.read_dirs.lock().expect("never poisoned").insert(dir);
+        }
+        Ok(resolved)
+    }
+
     /// Current content of `rel`: staged if staged, otherwise on disk; None when absent or deleted.
     pub fn read(&self, rel: &RepoPath) -> Result<Option<String>> {
         match self.last_op(rel) {
@@ -176,7 +198,7 @@ impl Changeset {
     }
 
     fn read_disk(&self, rel: &RepoPath) -> Result<Option<String>> {
-        let path = self.resolve(rel.as_str())?;
+        let path = self.resolve_for_read(rel)?;
         let content = match fs::read_to_string(&path) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -401,6 +423,21 @@ mod tests {
 
     fn p(path: &str) -> RepoPath {
         RepoPath::new(path).unwrap()
+    }
+
+    /// A directory resolved by one read spares the next reads its canonicalisation, never the
+    /// check of the file itself: a symlink to outside the repository is still refused.
+    #[test]
+    fn reads_in_a_known_directory_still_refuse_a_symlinked_file() {
+        let (dir, cs) = repo();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "outside\n").unwrap();
+        assert_eq!(cs.read(&p("a.yaml")).unwrap().as_deref(), Some("a: 1\n"));
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("b.yaml"))
+            .unwrap();
+        let err = cs.read(&p("b.yaml")).unwrap_err().to_string();
+        assert!(err.contains("b.yaml"), "{err}");
+        assert_eq!(cs.read(&p("missing.yaml")).unwrap(), None);
     }
 
     fn repo() -> (tempfile::TempDir, Changeset) {
