@@ -71,10 +71,11 @@ pub fn points_at(kustomization: &RepoPath, entry: &str, target: &RepoPath) -> bo
 
 /// The `resources:` entries of a kustomization text (unquoted values, in order).
 pub fn resources(origin: &str, text: &str) -> Result<Vec<String>> {
-    entries(origin, &manifest::parse_documents(origin, text)?)
+    resources_in(origin, &manifest::parse_documents(origin, text)?)
 }
 
-fn entries(origin: &str, docs: &[Value]) -> Result<Vec<String>> {
+/// [`resources`] of a kustomization's already parsed documents.
+pub fn resources_in(origin: &str, docs: &[Value]) -> Result<Vec<String>> {
     let mut found = Vec::new();
     for doc in docs {
         match doc.get("resources") {
@@ -105,7 +106,7 @@ pub fn builds_nothing(origin: &str, text: &str) -> Result<bool> {
                 .all(|k| k.as_str().is_some_and(|k| INERT.contains(&k)))
         })
     });
-    Ok(inert && entries(origin, &docs)?.is_empty())
+    Ok(inert && resources_in(origin, &docs)?.is_empty())
 }
 
 /// Remove every `resources:` entry of `kustomization` that resolves to `target`, whatever its
@@ -152,7 +153,7 @@ pub fn add_resource(
 ) -> Result<Option<String>> {
     let origin = kustomization.as_str();
     let mut expected = manifest::parse_documents(origin, text)?;
-    if entries(origin, &expected)?
+    if resources_in(origin, &expected)?
         .iter()
         .any(|e| points_at(kustomization, e, target))
     {
@@ -291,9 +292,19 @@ pub fn other_references(
     text: &str,
     target: &RepoPath,
 ) -> Result<Vec<OtherReference>> {
+    let docs = manifest::parse_documents(kustomization.as_str(), text)?;
+    Ok(other_references_in(kustomization, &docs, target))
+}
+
+/// [`other_references`] in the kustomization's already parsed documents.
+pub fn other_references_in(
+    kustomization: &RepoPath,
+    docs: &[Value],
+    target: &RepoPath,
+) -> Vec<OtherReference> {
     let mut found = Vec::new();
-    for doc in manifest::parse_documents(kustomization.as_str(), text)? {
-        for (field, value, key_value) in reference_fields(&doc) {
+    for doc in docs {
+        for (field, value, key_value) in reference_fields(doc) {
             let path = match value.split_once('=') {
                 Some((_, path)) if key_value => path,
                 _ => value,
@@ -304,7 +315,7 @@ pub fn other_references(
             }
         }
     }
-    Ok(found)
+    found
 }
 
 /// Every string field of a kustomization that names a file: (field path, value, may be `key=path`).

@@ -197,6 +197,8 @@ pub struct KustomizationFile {
     pub text: String,
     pub namespace: Option<String>,
     pub resources: Vec<String>,
+    /// Its documents, parsed once by [`index`].
+    pub docs: Vec<Value>,
 }
 
 /// A Flux `Kustomization` (kustomize.toolkit.fluxcd.io) found in the overlay.
@@ -286,7 +288,8 @@ pub fn index(cs: &Changeset, overlay: &Overlay) -> Result<OverlayIndex> {
                     .first()
                     .and_then(|d| manifest::str_at(d, &["namespace"]))
                     .map(String::from),
-                resources: kustomize::resources(path.as_str(), &text)?,
+                resources: kustomize::resources_in(path.as_str(), &docs)?,
+                docs,
                 path,
                 text,
             });
@@ -741,7 +744,7 @@ fn refuse_other_references(idx: &OverlayIndex, path: &RepoPath, service: &str) -
     // Any spelling of a reference ends in the file's name, so a kustomization without it in its
     // text cannot refer to the file; that spares parsing every kustomization once per file.
     for k in idx.kustomizations.iter().filter(|k| k.text.contains(name)) {
-        let others = kustomize::other_references(&k.path, &k.text, path)?;
+        let others = kustomize::other_references_in(&k.path, &k.docs, path);
         if let Some(first) = others.first() {
             let relative = path.relative_to(&k.dir);
             bail!(
@@ -771,6 +774,7 @@ mod tests {
             path: at("o/services/grafana/kustomization.yaml"),
             dir: at("o/services/grafana"),
             text: String::new(),
+            docs: Vec::new(),
             namespace: None,
             resources: [
                 "./a.yaml",
@@ -810,6 +814,7 @@ mod tests {
             dir: kustomize::dir_of(&path),
             path,
             text: String::new(),
+            docs: Vec::new(),
             namespace: namespace.map(String::from),
             resources: resources.iter().map(|r| r.to_string()).collect(),
         }
