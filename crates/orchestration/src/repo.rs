@@ -343,29 +343,21 @@ impl OverlayIndex {
             .max_by_key(|f| f.path.as_str().len())
     }
 
-    /// Whether the kustomization chain starting at directory `start` includes directory `target`.
-    pub fn reaches(&self, start: &RepoPath, target: &RepoPath) -> bool {
-        let mut queue = vec![start.clone()];
-        let mut seen = std::collections::BTreeSet::new();
-        while let Some(dir) = queue.pop() {
-            if &dir == target {
-                return true;
-            }
-            if !seen.insert(dir.clone()) {
-                continue;
-            }
-            if let Some(k) = self.kustomization_in(&dir) {
-                queue.extend(k.targets());
-            }
-        }
-        false
-    }
-
-    /// The Flux Kustomizations (sourced from the fleet repository) that apply directory `dir`.
+    /// The Flux Kustomizations (sourced from the fleet repository) that apply directory `dir`:
+    /// its `spec.path` is `dir`, or a `resources:` chain from there reaches it ([`Self::reached`]).
     pub fn appliers(&self, dir: &RepoPath) -> Vec<&FluxKustomization> {
+        let by_chain: std::collections::BTreeSet<usize> = self
+            .reached()
+            .get(dir)
+            .into_iter()
+            .flatten()
+            .map(|(i, _)| *i)
+            .collect();
         self.flux_kustomizations
             .iter()
-            .filter(|f| f.is_own_source() && self.reaches(&f.path, dir))
+            .enumerate()
+            .filter(|(i, f)| f.is_own_source() && (&f.path == dir || by_chain.contains(i)))
+            .map(|(_, f)| f)
             .collect()
     }
 

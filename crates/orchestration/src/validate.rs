@@ -234,15 +234,10 @@ fn report_unmapped(overlay: &Overlay, builds: &[Build], out: &mut Findings) {
 /// `kubectl kustomize` over the overlay's kustomization directories that no Flux Kustomization
 /// sourced from the fleet reaches: (kustomization file, error) for each that does not build.
 fn build_unreached(root: &Path, idx: &OverlayIndex) -> Vec<(String, String)> {
-    let reached = |dir: &ocitool_core::repo_path::RepoPath| {
-        idx.flux_kustomizations
-            .iter()
-            .any(|f| f.is_own_source() && idx.reaches(&f.path, dir))
-    };
     let dirs: BTreeMap<PathBuf, String> = idx
         .kustomizations
         .iter()
-        .filter(|k| !reached(&k.dir))
+        .filter(|k| idx.appliers(&k.dir).is_empty())
         .map(|k| (root.join(&k.dir), k.path.to_string()))
         .collect();
     dirs.into_par_iter()
